@@ -1,0 +1,545 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) regops.registry contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# This module util is PRIVATE to the collection: it may change at any time.
+"""The one registry client every module uses.
+
+It speaks the OCI distribution / Docker Registry HTTP API V2 over a single
+``requests.Session`` and owns authentication (anonymous, basic, bearer
+tokens with per-call scopes), TLS settings, timeouts, retries with bounded
+backoff, status checks and decoding. It raises the typed errors of
+``_errors`` and never puts a credential into a message.
+
+Manifests are kept as the exact bytes received: their digest is computed
+over those bytes and checked against the registry's ``Docker-Content-Digest``
+and any digest asked for; a retag sends the same bytes back.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import hashlib
+import json
+import random
+import re
+import time
+import traceback
+
+from ansible_collections.regops.registry.plugins.module_utils._errors import (
+    AuthenticationError,
+    AuthorizationError,
+    ManifestNotFoundError,
+    NotFoundError,
+    RegistryConnectionError,
+    RegistryProtocolError,
+    RepositoryNotFoundError,
+    TLSError,
+    UnsupportedError,
+)
+from ansible_collections.regops.registry.plugins.module_utils._auth import parse_challenge
+from ansible_collections.regops.registry.plugins.module_utils._reference import DIGEST_ALGORITHMS, is_digest
+
+try:
+    from urllib.parse import urlencode, urljoin, quote
+except ImportError:  # pragma: no cover
+    from urllib import urlencode, quote  # type: ignore
+    from urlparse import urljoin  # type: ignore
+
+try:
+    import requests
+    import requests.exceptions
+    HAS_REQUESTS = True
+    REQUESTS_IMPORT_ERROR = None
+except ImportError:  # pragma: no cover - depends on the target's Python
+    requests = None
+    HAS_REQUESTS = False
+    REQUESTS_IMPORT_ERROR = traceback.format_exc()
+
+DOCKER_MANIFEST_V2 = 'application/vnd.docker.distribution.manifest.v2+json'
+DOCKER_MANIFEST_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json'
+OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json'
+OCI_INDEX = 'application/vnd.oci.image.index.v1+json'
+MANIFEST_MEDIA_TYPES = (DOCKER_MANIFEST_V2, DOCKER_MANIFEST_LIST, OCI_MANIFEST, OCI_INDEX)
+INDEX_MEDIA_TYPES = (DOCKER_MANIFEST_LIST, OCI_INDEX)
+SCHEMA1_MEDIA_TYPES = ('application/vnd.docker.distribution.manifest.v1+prettyjws',
+                       'application/vnd.docker.distribution.manifest.v1+json')
+# Every manifest type in Accept: without them distribution 2.x converts a
+# manifest fetched by tag to schema 1, and its digest changes.
+MANIFEST_ACCEPT = ', '.join(MANIFEST_MEDIA_TYPES)
+
+RETRY_STATUS = (429, 500, 502, 503, 504)
+USER_AGENT = 'regops.registry'
+TOKEN_EXPIRY_MARGIN = 10.0
+
+
+def compute_digest(data, algorithm='sha256'):
+    return '%s:%s' % (algorithm, hashlib.new(algorithm, data).hexdigest())
+
+
+class Manifest(object):
+    """A manifest as the exact bytes the registry holds, with its digest and media type."""
+
+    __slots__ = ('content', 'media_type', 'digest', '_parsed')
+
+    def __init__(self, content, media_type, digest=None):
+        self.content = content
+        self.media_type = media_type
+        self.digest = digest or compute_digest(content)
+        self._parsed = None
+
+    @property
+    def parsed(self):
+        if self._parsed is None:
+            self._parsed = json.loads(self.content.decode('utf-8'))
+        return self._parsed
+
+    @property
+    def is_index(self):
+        return self.media_type in INDEX_MEDIA_TYPES
+
+    @property
+    def size(self):
+        return len(self.content)
+
+
+class ManifestHead(object):
+    """What a HEAD request tells about a manifest."""
+
+    __slots__ = ('digest', 'media_type', 'size')
+
+    def __init__(self, digest, media_type, size):
+        self.digest = digest
+        self.media_type = media_type
+        self.size = size
+
+
+def _strip_params(content_type):
+    return (content_type or '').split(';', 1)[0].strip().lower()
+
+
+def _media_type_of(content_type, content):
+    """The manifest's media type: the Content-Type, else the document's own mediaType."""
+    media_type = _strip_params(content_type)
+    if media_type in ('', 'application/json', 'application/octet-stream', 'text/plain'):
+        try:
+            doc = json.loads(content.decode('utf-8'))
+        except (ValueError, UnicodeDecodeError):
+            doc = {}
+        media_type = doc.get('mediaType') if isinstance(doc, dict) else None
+        if not media_type and isinstance(doc, dict):
+            if doc.get('schemaVersion') == 1:
+                media_type = SCHEMA1_MEDIA_TYPES[1]
+            elif 'manifests' in doc:
+                media_type = OCI_INDEX
+            elif 'layers' in doc:
+                media_type = OCI_MANIFEST
+    return media_type or ''
+
+
+def _registry_errors(response):
+    """The ``errors`` of a registry error body, as 'CODE: message' strings."""
+    try:
+        body = response.json()
+        errors = body.get('errors') or []
+        codes = [str(e.get('code', '')) for e in errors if isinstance(e, dict)]
+        texts = ['%s: %s' % (e.get('code', 'UNKNOWN'), str(e.get('message', ''))[:200]) for e in errors if isinstance(e, dict)]
+        return codes, texts
+    except (ValueError, AttributeError, TypeError):
+        return [], []
+
+
+def _short_reason(exc):
+    """A one-line reason from a requests exception, without URLs or internals."""
+    text = str(exc)
+    for pattern in (r'\[SSL: [A-Z_]+\][^\'")]*', r'\[Errno -?\d+\] [^\'")]*', r'Read timed out', r'timed out',
+                    r'Connection aborted', r'RemoteDisconnected[^\'")]*', r'certificate verify failed[^\'")]*'):
+        match = re.search(pattern, text)
+        if match:
+            return re.sub(r'\s*\(_ssl\.c:\d+\)?$', '', match.group(0).strip()).rstrip('.')
+    return type(exc).__name__
+
+
+def parse_retry_after(value, now=None):
+    """Seconds to wait from a Retry-After header (seconds or an HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    now = time.time() if now is None else now
+    return max(0.0, when.timestamp() - now)
+
+
+class RegistryClient(object):
+    """A client for one registry.
+
+    :param address: a ``RegistryAddress`` (from ``_reference.parse_registry``)
+    :param credentials: ``_auth.Credentials`` or None for anonymous access
+    :param validate_certs: verify the server certificate
+    :param ca_path: a CA bundle to verify against (implies verification)
+    :param timeout: connect and read timeout, in seconds
+    :param retries: how many times a request is retried on 429, 5xx and network errors
+    :param backoff: the first retry delay; it doubles each time, up to ``max_delay``
+    """
+
+    def __init__(self, address, credentials=None, validate_certs=True, ca_path=None, timeout=30.0,
+                 retries=4, backoff=0.5, max_delay=30.0, session=None, sleep=time.sleep):
+        if not HAS_REQUESTS:  # pragma: no cover
+            raise UnsupportedError('the Python library "requests" is required on the host that runs the module',
+                                   registry=address.name, hint='Install it with "pip install requests"')
+        self.address = address
+        self.credentials = credentials
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.max_delay = max_delay
+        self._sleep = sleep
+        self.session = session or requests.Session()
+        self.session.headers['User-Agent'] = USER_AGENT
+        # Passed on every request: a session-level verify loses to REQUESTS_CA_BUNDLE in requests.
+        self._verify = ca_path if ca_path else bool(validate_certs)
+        if not ca_path:
+            if not validate_certs:
+                try:
+                    import urllib3
+                    urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+                except Exception:  # pragma: no cover - cosmetic only
+                    pass
+        self._ca_path = ca_path
+        # What the registry asked for: None until the first 401, then 'basic' or 'bearer'.
+        self._auth_scheme = None
+        self._bearer = {}
+        # Bearer tokens by repository (or '' for registry-wide scopes): (actions, token, expires_at)
+        self._tokens = {}
+        self.request_counts = {}
+
+    # ------------------------------------------------------------------ auth
+
+    def _scope(self, repository, actions):
+        if repository is None:
+            return 'registry:catalog:*'
+        return 'repository:%s:%s' % (repository, ','.join(sorted(actions)))
+
+    def _basic_header(self):
+        raw = ('%s:%s' % (self.credentials.username, self.credentials.password)).encode('utf-8')
+        return 'Basic ' + base64.b64encode(raw).decode('ascii')
+
+    def _auth_header(self, repository, actions):
+        if self._auth_scheme == 'basic' and self.credentials:
+            return self._basic_header()
+        if self._auth_scheme == 'bearer':
+            key = repository or ''
+            held = self._tokens.get(key)
+            if held and set(actions) <= held[0] and held[2] > time.time():
+                return 'Bearer ' + held[1]
+            token = self._fetch_token(repository, set(actions) | (held[0] if held else set()))
+            return 'Bearer ' + token
+        return None
+
+    def _fetch_token(self, repository, actions, challenge_scope=None):
+        realm = self._bearer.get('realm')
+        if not realm:
+            raise RegistryProtocolError('the registry asked for a bearer token but named no realm to get it from',
+                                        registry=self.address.name, repository=repository)
+        params = []
+        if self._bearer.get('service'):
+            params.append(('service', self._bearer['service']))
+        scopes = [self._scope(repository, actions)]
+        if challenge_scope and challenge_scope not in scopes:
+            scopes.append(challenge_scope)
+        for scope in scopes:
+            params.append(('scope', scope))
+        headers = {}
+        if self.credentials:
+            headers['Authorization'] = self._basic_header()
+        url = realm + ('&' if '?' in realm else '?') + urlencode(params)
+        response = self._send_with_retries('GET', url, headers, None, repository=repository)
+        if response.status_code == 401:
+            raise self._auth_failure(repository, None, token_service=True)
+        if response.status_code == 403:
+            raise AuthorizationError('the token service refused access (%s)' % ', '.join(scopes),
+                                     registry=self.address.name, repository=repository, status=403)
+        if response.status_code != 200:
+            raise RegistryProtocolError('the token service answered HTTP %d' % response.status_code,
+                                        registry=self.address.name, repository=repository, status=response.status_code)
+        try:
+            body = response.json()
+            token = body.get('token') or body.get('access_token')
+            expires_in = float(body.get('expires_in') or 60)
+        except (ValueError, AttributeError, TypeError):
+            token = None
+        if not token:
+            raise RegistryProtocolError('the token service answered without a token', registry=self.address.name,
+                                        repository=repository)
+        expires_at = time.time() + max(1.0, expires_in - TOKEN_EXPIRY_MARGIN)
+        self._tokens[repository or ''] = (set(actions), token, expires_at)
+        return token
+
+    def _learn_challenge(self, response, repository, actions):
+        """Handle a 401: learn how to authenticate. Returns False when retrying cannot help."""
+        scheme, params = parse_challenge(response.headers.get('WWW-Authenticate'))
+        if scheme == 'basic':
+            if not self.credentials or self._auth_scheme == 'basic':
+                return False
+            self._auth_scheme = 'basic'
+            return True
+        if scheme == 'bearer':
+            fresh = self._auth_scheme != 'bearer' or params.get('error') == 'invalid_token'
+            key = repository or ''
+            held = self._tokens.get(key)
+            if not fresh and held and set(actions) <= held[0] and held[2] > time.time():
+                # A token we just used for these actions was refused: the credentials lack them.
+                return False
+            self._auth_scheme = 'bearer'
+            self._bearer = {'realm': params.get('realm'), 'service': params.get('service')}
+            self._tokens.pop(key, None)
+            self._fetch_token(repository, set(actions) | (held[0] if held else set()), params.get('scope'))
+            return True
+        return False
+
+    def _auth_failure(self, repository, reference, token_service=False):
+        where = 'the token service' if token_service else 'the registry'
+        if self.credentials:
+            return AuthenticationError(
+                '%s rejected the credentials of user %r (from %s)' % (where, self.credentials.username, self.credentials.source),
+                registry=self.address.name, repository=repository, reference=reference, status=401,
+                hint='Check username and password, or run "docker login %s" again' % self.address.name)
+        return AuthenticationError(
+            'the registry requires authentication and no credentials were found',
+            registry=self.address.name, repository=repository, reference=reference, status=401,
+            hint='Give username and password (or REGOPS_REGISTRY_USERNAME and REGOPS_REGISTRY_PASSWORD), '
+                 'or run "docker login %s" on the host that runs the module' % self.address.name)
+
+    # ------------------------------------------------------------- transport
+
+    def _delay(self, attempt, response=None):
+        if response is not None:
+            retry_after = parse_retry_after(response.headers.get('Retry-After'))
+            if retry_after is not None:
+                return min(retry_after, self.max_delay)
+        delay = min(self.max_delay, self.backoff * (2 ** attempt))
+        return delay * (0.75 + random.random() * 0.5)
+
+    def _send_with_retries(self, method, url, headers, data, repository=None, reference=None, stream=False):
+        """Send one request, retrying network errors, 429 and 5xx with bounded backoff."""
+        attempt = 0
+        while True:
+            self.request_counts[method] = self.request_counts.get(method, 0) + 1
+            try:
+                response = self.session.request(method, url, headers=headers, data=data, stream=stream, verify=self._verify,
+                                                timeout=(self.timeout, self.timeout), allow_redirects=True)
+            except requests.exceptions.SSLError as exc:
+                raise self._tls_error(exc, repository, reference)
+            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
+                    requests.exceptions.ChunkedEncodingError) as exc:
+                if attempt >= self.retries:
+                    raise RegistryConnectionError(
+                        'cannot reach the registry (%s) after %d attempts' % (_short_reason(exc), attempt + 1),
+                        registry=self.address.name, repository=repository, reference=reference,
+                        hint='Check the registry address and that it is running; raise timeout for slow links')
+                self._sleep(self._delay(attempt))
+                attempt += 1
+                continue
+            except requests.exceptions.RequestException as exc:
+                raise RegistryConnectionError('request failed: %s' % _short_reason(exc), registry=self.address.name,
+                                              repository=repository, reference=reference)
+            if response.status_code in RETRY_STATUS and attempt < self.retries:
+                delay = self._delay(attempt, response)
+                response.close()
+                self._sleep(delay)
+                attempt += 1
+                continue
+            return response
+
+    def _tls_error(self, exc, repository, reference):
+        reason = _short_reason(exc)
+        if 'WRONG_VERSION_NUMBER' in str(exc) or 'wrong version number' in str(exc):
+            hint = 'The registry seems to speak plain HTTP: if that is intended, write "http://%s" in the registry option' % self.address.name
+        elif self._ca_path:
+            hint = 'The certificate is not signed by the CA in ca_path %s' % self._ca_path
+        else:
+            hint = ('If the registry uses a private CA, give its certificate in ca_path '
+                    '(validate_certs: false turns verification off, for tests only)')
+        return TLSError('TLS connection failed: %s' % reason, registry=self.address.name, repository=repository,
+                        reference=reference, hint=hint)
+
+    def request(self, method, path, repository, actions, headers=None, data=None, expected=(200,), reference=None,
+                stream=False):
+        """Send an API request with authentication, retries and status checks.
+
+        ``path`` is relative to the registry (``/v2/...``) or an absolute URL on
+        the same registry. ``actions`` are the token scope actions the call needs
+        (``pull``, ``push``, ``delete``). Returns the response when its status is
+        in ``expected``, else raises a typed error.
+        """
+        url = path if '://' in path else self.address.base_url + path
+        headers = dict(headers or {})
+        reauthenticated = False
+        while True:
+            auth = self._auth_header(repository, actions)
+            if auth:
+                headers['Authorization'] = auth
+            response = self._send_with_retries(method, url, headers, data, repository=repository,
+                                               reference=reference, stream=stream)
+            if response.status_code == 401 and not reauthenticated:
+                reauthenticated = True
+                if self._learn_challenge(response, repository, actions):
+                    response.close()
+                    continue
+            break
+        if response.status_code not in expected:
+            raise self._status_error(response, method, repository, reference, actions)
+        return response
+
+    def _status_error(self, response, method, repository, reference, actions):
+        status = response.status_code
+        codes, texts = _registry_errors(response)
+        detail = '; '.join(texts)
+        where = dict(registry=self.address.name, repository=repository, reference=reference, status=status)
+        if status == 401:
+            if self._auth_scheme == 'bearer' and self.credentials:
+                return AuthorizationError('the registry refused a token for %s' % ', '.join(sorted(actions)), **where)
+            return self._auth_failure(repository, reference)
+        if status == 403 or 'DENIED' in codes:
+            return AuthorizationError('access denied for %s (%s)' % (', '.join(sorted(actions)), detail or 'HTTP 403'),
+                                      hint='Check that the user may %s this repository' % '/'.join(sorted(actions)), **where)
+        if status == 404:
+            looks_like_registry = bool(codes) or 'Docker-Distribution-Api-Version' in response.headers
+            if 'NAME_UNKNOWN' in codes:
+                return RepositoryNotFoundError('repository not found', hint='Check the repository name', **where)
+            if 'MANIFEST_UNKNOWN' in codes:
+                return ManifestNotFoundError('manifest not found', **where)
+            if not looks_like_registry:
+                return NotFoundError(
+                    'the server answered 404 without a registry error',
+                    hint='Is %s a container registry (OCI distribution API)? Check the registry option' % self.address.name, **where)
+            return NotFoundError('not found (%s)' % (detail or 'HTTP 404'), **where)
+        if status == 405:
+            return UnsupportedError('the registry does not allow %s here (HTTP 405%s)' % (method, ': ' + detail if detail else ''),
+                                    hint='For deletes, the registry must run with storage.delete.enabled: true', **where)
+        if status in RETRY_STATUS:
+            return RegistryConnectionError('the registry answered HTTP %d after %d attempts%s' % (
+                status, self.retries + 1, ': ' + detail if detail else ''), hint='Try again later', **where)
+        return RegistryProtocolError('unexpected answer to %s: HTTP %d%s' % (method, status, ': ' + detail if detail else ''), **where)
+
+    # ------------------------------------------------------------- manifests
+
+    def _manifest_path(self, repository, reference):
+        return '/v2/%s/manifests/%s' % (repository, reference)
+
+    def get_manifest(self, repository, reference):
+        """GET a manifest by tag or digest; verify its digest; return a Manifest."""
+        response = self.request('GET', self._manifest_path(repository, reference), repository, ('pull',),
+                                headers={'Accept': MANIFEST_ACCEPT}, reference=reference)
+        content = response.content
+        media_type = _media_type_of(response.headers.get('Content-Type'), content)
+        where = dict(registry=self.address.name, repository=repository, reference=reference)
+        if media_type in SCHEMA1_MEDIA_TYPES:
+            raise UnsupportedError('the manifest is in the deprecated Docker schema 1 format, which cannot be retagged or indexed',
+                                   hint='Push the image again with a current Docker, buildah or skopeo', **where)
+        digest = self.verify_digest(content, reference, response.headers.get('Docker-Content-Digest'), repository=repository)
+        return Manifest(content, media_type, digest)
+
+    def verify_digest(self, content, reference, header_digest, repository=None):
+        """Check ``content`` against the requested digest and the registry's header; return its digest."""
+        expected = [('the requested digest', reference)] if is_digest(reference) else []
+        if header_digest:
+            expected.append(('the Docker-Content-Digest header', header_digest.strip()))
+        digest = compute_digest(content)
+        for source, wanted in expected:
+            algorithm = wanted.split(':', 1)[0]
+            if algorithm not in DIGEST_ALGORITHMS:
+                continue
+            actual = digest if algorithm == 'sha256' else compute_digest(content, algorithm)
+            if actual != wanted:
+                raise RegistryProtocolError(
+                    'the content received does not match %s (%s, content is %s)' % (source, wanted, actual),
+                    registry=self.address.name, repository=repository, reference=reference,
+                    hint='The registry or a proxy altered the manifest; nothing was written')
+            if source == 'the requested digest':
+                digest = wanted
+        return digest
+
+    def head_manifest(self, repository, reference):
+        """HEAD a manifest: a ManifestHead, or None when the tag or digest does not exist."""
+        try:
+            response = self.request('HEAD', self._manifest_path(repository, reference), repository, ('pull',),
+                                    headers={'Accept': MANIFEST_ACCEPT}, reference=reference)
+        except NotFoundError as exc:
+            if isinstance(exc, RepositoryNotFoundError) or exc.hint:
+                raise
+            return None
+        digest = (response.headers.get('Docker-Content-Digest') or '').strip()
+        media_type = _strip_params(response.headers.get('Content-Type'))
+        if not digest or media_type not in MANIFEST_MEDIA_TYPES:
+            # Some registries omit the digest on HEAD: fall back to reading it.
+            manifest = self.get_manifest(repository, reference)
+            return ManifestHead(manifest.digest, manifest.media_type, manifest.size)
+        try:
+            size = int(response.headers.get('Content-Length') or 0)
+        except ValueError:
+            size = 0
+        return ManifestHead(digest, media_type, size)
+
+    def put_manifest(self, repository, reference, manifest):
+        """PUT ``manifest``'s exact bytes under ``reference``; return the digest the registry stored."""
+        response = self.request('PUT', self._manifest_path(repository, reference), repository, ('pull', 'push'),
+                                headers={'Content-Type': manifest.media_type}, data=manifest.content,
+                                expected=(200, 201), reference=reference)
+        stored = (response.headers.get('Docker-Content-Digest') or '').strip()
+        if stored and stored != manifest.digest:
+            raise RegistryProtocolError(
+                'the registry stored the manifest as %s, not %s' % (stored, manifest.digest),
+                registry=self.address.name, repository=repository, reference=reference,
+                hint='The registry changed the manifest bytes; check the registry version')
+        return manifest.digest
+
+    # ------------------------------------------------------------------ tags
+
+    def list_tags(self, repository, page_size=1000):
+        """Every tag of ``repository``, following pagination.
+
+        Follows ``Link: <...>; rel="next"`` on the same registry only. A
+        registry that ignores ``n`` (distribution 2.8 does) answers everything
+        at once; one that pages without ``Link`` headers is asked again with
+        ``last``. A page that brings nothing new ends the listing.
+        """
+        tags = []
+        seen = set()
+        path = '/v2/%s/tags/list?n=%d' % (repository, page_size)
+        while path:
+            response = self.request('GET', path, repository, ('pull',))
+            try:
+                body = response.json()
+                page = body.get('tags') or []
+                if not isinstance(page, list):
+                    raise ValueError('tags is not a list')
+            except (ValueError, AttributeError) as exc:
+                raise RegistryProtocolError('the tag list is not valid JSON (%s)' % exc, registry=self.address.name,
+                                            repository=repository)
+            new = [tag for tag in page if isinstance(tag, str) and tag not in seen]
+            tags.extend(new)
+            seen.update(new)
+            following = (response.links or {}).get('next', {}).get('url')
+            if not new:
+                path = None
+            elif following:
+                path = urljoin(self.address.base_url + '/', following)
+                if not self.address.same_origin(path):
+                    raise RegistryProtocolError(
+                        'the tag list continues on another host (%s); refusing to send credentials there' % path.split('?')[0],
+                        registry=self.address.name, repository=repository)
+            elif len(page) == page_size:
+                path = '/v2/%s/tags/list?n=%d&last=%s' % (repository, page_size, quote(page[-1], safe=''))
+            else:
+                path = None
+        return tags

@@ -1,0 +1,75 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) regops.registry contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# This module util is PRIVATE to the collection: it may change at any time.
+"""What every module of the collection shares with Ansible: the connection
+options (documented once in the ``regops.registry._connection`` doc
+fragment), building the client from them, and turning typed errors into
+``fail_json``.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+
+from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+
+from ansible_collections.regops.registry.plugins.module_utils._auth import resolve_credentials
+from ansible_collections.regops.registry.plugins.module_utils._client import HAS_REQUESTS, REQUESTS_IMPORT_ERROR, RegistryClient
+from ansible_collections.regops.registry.plugins.module_utils._errors import InvalidInputError, RegistryError
+from ansible_collections.regops.registry.plugins.module_utils._reference import parse_registry
+
+CONNECTION_OPTIONS = dict(
+    registry=dict(type='str', required=True, fallback=(env_fallback, ['REGOPS_REGISTRY'])),
+    username=dict(type='str', fallback=(env_fallback, ['REGOPS_REGISTRY_USERNAME'])),
+    password=dict(type='str', no_log=True, fallback=(env_fallback, ['REGOPS_REGISTRY_PASSWORD'])),
+    docker_config=dict(type='path', fallback=(env_fallback, ['REGOPS_DOCKER_CONFIG'])),
+    validate_certs=dict(type='bool', default=True, fallback=(env_fallback, ['REGOPS_REGISTRY_VALIDATE_CERTS'])),
+    ca_path=dict(type='path', fallback=(env_fallback, ['REGOPS_REGISTRY_CA_PATH'])),
+    timeout=dict(type='float', default=30.0, fallback=(env_fallback, ['REGOPS_REGISTRY_TIMEOUT'])),
+)
+
+
+def registry_module(argument_spec, **kwargs):
+    """An AnsibleModule with the connection options added to ``argument_spec``."""
+    spec = copy.deepcopy(CONNECTION_OPTIONS)
+    spec.update(argument_spec)
+    together = list(kwargs.pop('required_together', [])) + [['username', 'password']]
+    module = AnsibleModule(argument_spec=spec, required_together=together, **kwargs)
+    if not HAS_REQUESTS:
+        module.fail_json(msg=missing_required_lib('requests'), exception=REQUESTS_IMPORT_ERROR)
+    return module
+
+
+def registry_client(params):
+    """Build the client from the connection options. Raises RegistryError on bad input."""
+    address = parse_registry(params['registry'])
+    ca_path = params.get('ca_path')
+    if ca_path and not os.path.isfile(ca_path):
+        raise InvalidInputError('ca_path %s is not a file; give the CA certificate (PEM) that signed the registry certificate' % ca_path,
+                                registry=address.name)
+    timeout = params.get('timeout')
+    if timeout is not None and timeout <= 0:
+        raise InvalidInputError('timeout must be a positive number of seconds, got %s' % timeout, registry=address.name)
+    credentials = resolve_credentials(address, params.get('username'), params.get('password'), params.get('docker_config'))
+    return RegistryClient(address, credentials=credentials, validate_certs=params.get('validate_certs', True),
+                          ca_path=ca_path, timeout=timeout or 30.0)
+
+
+def fail_from_error(module, exc, **result):
+    """Fail the module with a typed error's message and facts (never a secret)."""
+    result.update(exc.to_result())
+    module.fail_json(msg=str(exc), **result)
+
+
+def run(module, operation):
+    """Build the client, run ``operation(client, module)``, exit with its result or fail on a typed error."""
+    try:
+        client = registry_client(module.params)
+        result = operation(client, module)
+    except RegistryError as exc:
+        fail_from_error(module, exc)
+    module.exit_json(**result)

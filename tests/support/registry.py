@@ -1,0 +1,199 @@
+"""A real registry:2 for tests and the demo: TLS from a generated CA, htpasswd (bcrypt) auth, loopback port.
+
+Everything here talks to real processes (docker, the registry, skopeo); nothing is mocked.
+"""
+
+import datetime
+import ipaddress
+import json
+import os
+import secrets
+import subprocess
+import time
+
+import bcrypt
+import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+IMAGE = os.environ.get('REGOPS_TEST_REGISTRY_IMAGE', 'registry:2')
+
+
+def docker(*args, check=True, input=None):
+    proc = subprocess.run(['docker'] + list(args), input=input, capture_output=True, text=True, check=False)
+    if check and proc.returncode != 0:
+        raise RuntimeError('docker %s failed (%d): %s' % (' '.join(args[:3]), proc.returncode, proc.stderr.strip()))
+    return proc.stdout.strip()
+
+
+def _write_key(key, path):
+    with open(path, 'wb') as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    os.chmod(path, 0o600)
+
+
+def make_ca(directory, name='regops test CA'):
+    """A self-signed CA; returns (cert_path, key, cert)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                                         data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
+                                         encipher_only=False, decipher_only=False), critical=True)
+            .sign(key, hashes.SHA256()))
+    path = os.path.join(directory, 'ca.crt')
+    with open(path, 'wb') as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    return path, key, cert
+
+
+def make_server_cert(directory, ca_key, ca_cert, names=('localhost',), ips=('127.0.0.1',)):
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    san = [x509.DNSName(n) for n in names] + [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
+    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+            .issuer_name(ca_cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName(san), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    cert_path = os.path.join(directory, 'server.crt')
+    key_path = os.path.join(directory, 'server.key')
+    with open(cert_path, 'wb') as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    _write_key(key, key_path)
+    return cert_path, key_path
+
+
+class TestRegistry(object):
+    """One registry:2 container on 127.0.0.1:<random port>."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, workdir, tls=True, auth=True, delete=True, users=None):
+        self.workdir = workdir
+        self.tls = tls
+        self.auth = auth
+        self.delete = delete
+        self.username = 'regops'
+        self.password = 'pw-' + secrets.token_urlsafe(18)
+        self.users = dict(users or {})
+        if auth:
+            self.users.setdefault(self.username, self.password)
+        self.container = None
+        self.port = None
+        self.ca_path = None
+
+    # -- lifecycle
+    def start(self):
+        os.makedirs(self.workdir, exist_ok=True)
+        certs = os.path.join(self.workdir, 'certs')
+        os.makedirs(certs, exist_ok=True)
+        config = {
+            'version': 0.1,
+            'log': {'level': 'info', 'accesslog': {'disabled': False}, 'fields': {'service': 'registry'}},
+            'storage': {'filesystem': {'rootdirectory': '/var/lib/registry'}, 'delete': {'enabled': self.delete},
+                        'cache': {'blobdescriptor': 'inmemory'}},
+            'http': {'addr': ':5000', 'headers': {'X-Content-Type-Options': ['nosniff']}},
+        }
+        mounts = ['-v', '%s:/certs:ro' % certs]
+        if self.tls:
+            self.ca_path, ca_key, ca_cert = make_ca(certs)
+            make_server_cert(certs, ca_key, ca_cert)
+            config['http']['tls'] = {'certificate': '/certs/server.crt', 'key': '/certs/server.key'}
+            # The registry runs as root in the container; the key stays 0600.
+        if self.auth:
+            with open(os.path.join(certs, 'htpasswd'), 'w') as f:
+                for user, password in self.users.items():
+                    f.write('%s:%s\n' % (user, bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=5)).decode()))
+            config['auth'] = {'htpasswd': {'realm': 'regops-test', 'path': '/certs/htpasswd'}}
+        config_path = os.path.join(self.workdir, 'config.yml')
+        with open(config_path, 'w') as f:
+            json.dump(config, f)  # JSON is YAML
+        name = 'regops-test-%s' % secrets.token_hex(4)
+        self.container = docker('run', '-d', '--name', name, '--label', 'io.regops.test=1', '-p', '127.0.0.1::5000',
+                                '-v', '%s:/etc/docker/registry/config.yml:ro' % config_path, *mounts, IMAGE)
+        self.port = int(docker('port', self.container, '5000/tcp').splitlines()[0].rsplit(':', 1)[1])
+        self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout=30):
+        deadline = time.time() + timeout
+        last = None
+        while time.time() < deadline:
+            try:
+                response = requests.get(self.url + '/v2/', verify=self.verify, timeout=2)
+                if response.status_code in (200, 401):
+                    return
+                last = response.status_code
+            except requests.RequestException as exc:
+                last = exc
+            time.sleep(0.2)
+        raise RuntimeError('registry %s not ready: %s\n%s' % (self.host, last, self.logs()[-2000:]))
+
+    def stop(self):
+        if self.container:
+            docker('rm', '-f', '-v', self.container, check=False)
+            self.container = None
+
+    def restart(self):
+        docker('restart', '-t', '2', self.container)
+        self.wait_ready()
+
+    # -- facts
+    @property
+    def host(self):
+        return '127.0.0.1:%d' % self.port
+
+    @property
+    def url(self):
+        return '%s://%s' % ('https' if self.tls else 'http', self.host)
+
+    @property
+    def verify(self):
+        return self.ca_path if self.tls else False
+
+    @property
+    def basic_auth(self):
+        return (self.username, self.password) if self.auth else None
+
+    def logs(self):
+        proc = subprocess.run(['docker', 'logs', self.container], capture_output=True, text=True, check=False)
+        return proc.stdout + proc.stderr
+
+    def access_log(self, since_marker=None):
+        """Requests the registry served, as (method, path, status), from its access log."""
+        entries = []
+        for line in self.logs().splitlines():
+            # gorilla's combined log: 172.17.0.1 - - [date] "HEAD /v2/x/manifests/t HTTP/1.1" 200 0 "" "ua"
+            if '"' not in line or ' HTTP/1.1" ' not in line:
+                continue
+            try:
+                request = line.split('"')[1]
+                method, path, _protocol = request.split(' ')
+                status = int(line.split('"')[2].split()[0])
+            except (IndexError, ValueError):
+                continue
+            entries.append((method, path, status))
+        return entries
+
+    # -- independent access (raw HTTP, not the collection's client)
+    def raw(self, method, path, **kwargs):
+        headers = kwargs.pop('headers', {})
+        return requests.request(method, self.url + path, auth=self.basic_auth, verify=self.verify, headers=headers,
+                                timeout=30, **kwargs)
+
+    def cert_dir(self):
+        """A directory skopeo and docker accept as a certs.d entry (ca.crt only)."""
+        path = os.path.join(self.workdir, 'clientcerts')
+        os.makedirs(path, exist_ok=True)
+        if self.ca_path:
+            with open(self.ca_path, 'rb') as src, open(os.path.join(path, 'ca.crt'), 'wb') as dst:
+                dst.write(src.read())
+        return path

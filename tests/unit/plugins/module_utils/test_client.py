@@ -1,0 +1,302 @@
+"""Pure logic of the client (retries, auth flow, pagination, digest checks), faked at the requests transport.
+
+Everything the user sees is also tested against a real registry in tests/integration.
+"""
+
+import base64
+import hashlib
+import json
+
+import pytest
+import requests
+from requests.adapters import BaseAdapter
+from requests.structures import CaseInsensitiveDict
+
+from ansible_collections.regops.registry.plugins.module_utils._auth import Credentials
+from ansible_collections.regops.registry.plugins.module_utils._client import (
+    MANIFEST_ACCEPT,
+    OCI_MANIFEST,
+    RegistryClient,
+    parse_retry_after,
+)
+from ansible_collections.regops.registry.plugins.module_utils._errors import (
+    AuthenticationError,
+    ManifestNotFoundError,
+    NotFoundError,
+    RegistryConnectionError,
+    RegistryProtocolError,
+    RepositoryNotFoundError,
+    TLSError,
+    UnsupportedError,
+)
+from ansible_collections.regops.registry.plugins.module_utils._reference import parse_registry
+
+SECRET = 'hunter2-very-secret'
+TOKEN = 'tok-abcdef-secret'
+
+
+def response(status=200, body=b'', headers=None, url=''):
+    r = requests.Response()
+    r.status_code = status
+    r._content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    r.headers = CaseInsensitiveDict(headers or {})
+    r.url = url
+    return r
+
+
+class ScriptedAdapter(BaseAdapter):
+    """Answers each request with the next scripted response (or exception); records requests."""
+
+    def __init__(self, script):
+        super(ScriptedAdapter, self).__init__()
+        self.script = list(script)
+        self.requests = []
+
+    def send(self, request, **kwargs):
+        self.requests.append(request)
+        item = self.script.pop(0)
+        if callable(item):
+            item = item(request)
+        if isinstance(item, Exception):
+            raise item
+        item.request = request
+        item.url = request.url
+        return item
+
+    def close(self):
+        pass
+
+
+def make_client(script, credentials=None, retries=4):
+    session = requests.Session()
+    adapter = ScriptedAdapter(script)
+    session.mount('https://', adapter)
+    sleeps = []
+    client = RegistryClient(parse_registry('r.example:5000'), credentials=credentials, session=session,
+                            retries=retries, sleep=sleeps.append)
+    return client, adapter, sleeps
+
+
+def manifest_body():
+    return json.dumps({'schemaVersion': 2, 'mediaType': OCI_MANIFEST, 'config': {}, 'layers': []}).encode()
+
+
+def digest(data):
+    return 'sha256:' + hashlib.sha256(data).hexdigest()
+
+
+def test_get_manifest_sends_every_media_type_and_keeps_bytes():
+    body = manifest_body()
+    client, adapter, _sleeps = make_client([response(200, body, {'Content-Type': OCI_MANIFEST, 'Docker-Content-Digest': digest(body)})])
+    manifest = client.get_manifest('a/b', 'v1')
+    assert manifest.content == body and manifest.digest == digest(body) and manifest.media_type == OCI_MANIFEST
+    accept = adapter.requests[0].headers['Accept']
+    assert accept == MANIFEST_ACCEPT
+    for media_type in ('manifest.v2+json', 'manifest.list.v2+json', 'image.manifest.v1+json', 'image.index.v1+json'):
+        assert media_type in accept
+
+
+def test_digest_header_mismatch_is_refused():
+    body = manifest_body()
+    client, _adapter, _sleeps = make_client([response(200, body, {'Content-Type': OCI_MANIFEST, 'Docker-Content-Digest': 'sha256:' + '0' * 64})])
+    with pytest.raises(RegistryProtocolError, match='does not match the Docker-Content-Digest header'):
+        client.get_manifest('a/b', 'v1')
+
+
+def test_requested_digest_mismatch_is_refused():
+    body = manifest_body()
+    client, _adapter, _sleeps = make_client([response(200, body, {'Content-Type': OCI_MANIFEST})])
+    with pytest.raises(RegistryProtocolError, match='requested digest'):
+        client.get_manifest('a/b', 'sha256:' + '1' * 64)
+
+
+def test_schema1_is_refused():
+    body = json.dumps({'schemaVersion': 1, 'name': 'a/b'}).encode()
+    client, _adapter, _sleeps = make_client([response(200, body, {'Content-Type': 'application/vnd.docker.distribution.manifest.v1+prettyjws'})])
+    with pytest.raises(UnsupportedError, match='schema 1'):
+        client.get_manifest('a/b', 'v1')
+
+
+def test_media_type_from_document_when_content_type_is_generic():
+    body = manifest_body()
+    client, _adapter, _sleeps = make_client([response(200, body, {'Content-Type': 'application/json'})])
+    assert client.get_manifest('a/b', 'v1').media_type == OCI_MANIFEST
+
+
+def test_retries_5xx_with_bounded_exponential_backoff():
+    script = [response(503), response(502), response(500), response(200, {'tags': ['a']})]
+    client, adapter, sleeps = make_client(script)
+    assert client.list_tags('a/b') == ['a']
+    assert len(adapter.requests) == 4
+    assert len(sleeps) == 3
+    for attempt, delay in enumerate(sleeps):
+        assert 0.5 * 2 ** attempt * 0.75 <= delay <= 0.5 * 2 ** attempt * 1.25
+
+
+def test_retry_after_is_honoured_and_capped():
+    script = [response(429, headers={'Retry-After': '7'}), response(429, headers={'Retry-After': '3600'}),
+              response(200, {'tags': []})]
+    client, _adapter, sleeps = make_client(script)
+    client.list_tags('a/b')
+    assert sleeps == [7.0, 30.0]
+
+
+def test_parse_retry_after_date():
+    assert parse_retry_after('Wed, 21 Oct 2015 07:28:10 GMT', now=1445412480) == 10.0
+    assert parse_retry_after('soon') is None
+
+
+def test_gives_up_after_retries():
+    client, adapter, sleeps = make_client([response(503)] * 3, retries=2)
+    with pytest.raises(RegistryConnectionError, match='HTTP 503 after 3 attempts'):
+        client.list_tags('a/b')
+    assert len(adapter.requests) == 3 and len(sleeps) == 2
+
+
+def test_network_errors_are_retried_then_reported_without_secrets():
+    error = requests.exceptions.ConnectionError('[Errno 111] Connection refused')
+    client, adapter, _sleeps = make_client([error] * 5, credentials=Credentials('ci', SECRET, 'test'))
+    with pytest.raises(RegistryConnectionError) as err:
+        client.list_tags('a/b')
+    assert 'Connection refused' in str(err.value) and '5 attempts' in str(err.value)
+    assert SECRET not in str(err.value)
+
+
+def test_tls_error_suggests_ca_path():
+    error = requests.exceptions.SSLError('[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed (_ssl.c:1006)')
+    client, adapter, _sleeps = make_client([error])
+    with pytest.raises(TLSError, match='ca_path') as err:
+        client.list_tags('a/b')
+    assert len(adapter.requests) == 1
+    assert 'CERTIFICATE_VERIFY_FAILED' in str(err.value)
+
+
+def bearer_challenge(scope):
+    return response(401, {'errors': [{'code': 'UNAUTHORIZED'}]}, {
+        'WWW-Authenticate': 'Bearer realm="https://r.example:5000/token",service="reg",scope="%s"' % scope})
+
+
+def test_bearer_flow_scopes_and_reuse():
+    def token_request(request):
+        assert request.url.startswith('https://r.example:5000/token?service=reg&scope=repository%3Aa%2Fb%3Apull')
+        assert request.headers['Authorization'] == 'Basic ' + base64.b64encode(('ci:' + SECRET).encode()).decode()
+        return response(200, {'token': TOKEN, 'expires_in': 300})
+
+    def authorized(request):
+        assert request.headers['Authorization'] == 'Bearer ' + TOKEN
+        return response(200, {'tags': ['v1']})
+
+    client, adapter, _sleeps = make_client([bearer_challenge('repository:a/b:pull'), token_request, authorized, authorized],
+                                           credentials=Credentials('ci', SECRET, 'test'))
+    assert client.list_tags('a/b') == ['v1']
+    assert client.list_tags('a/b') == ['v1']  # token reused: no new token request
+    assert len(adapter.requests) == 4
+
+
+def test_bearer_push_scope_requests_pull_and_push():
+    body = manifest_body()
+    seen = []
+
+    def token_request(request):
+        seen.append(request.url)
+        return response(200, {'access_token': TOKEN})
+
+    script = [bearer_challenge('repository:a/b:pull,push'), token_request,
+              response(201, headers={'Docker-Content-Digest': digest(body)})]
+    client, _adapter, _sleeps = make_client(script, credentials=Credentials('ci', SECRET, 'test'))
+    from ansible_collections.regops.registry.plugins.module_utils._client import Manifest
+    client.put_manifest('a/b', 'v1', Manifest(body, OCI_MANIFEST))
+    assert 'scope=repository%3Aa%2Fb%3Apull%2Cpush' in seen[0]
+
+
+def test_expired_token_is_refreshed():
+    script = [bearer_challenge('repository:a/b:pull'), response(200, {'token': 'first', 'expires_in': 1}),
+              response(200, {'tags': []}), response(200, {'token': 'second', 'expires_in': 300}),
+              lambda r: response(200, {'tags': [r.headers['Authorization']]})]
+    client, _adapter, _sleeps = make_client(script, credentials=Credentials('ci', SECRET, 'test'))
+    client.list_tags('a/b')
+    client._tokens['a/b'] = (client._tokens['a/b'][0], 'first', 0)  # expired
+    assert client.list_tags('a/b') == ['Bearer second']
+
+
+def test_bad_credentials_at_token_service():
+    script = [bearer_challenge('repository:a/b:pull'), response(401)]
+    client, _adapter, _sleeps = make_client(script, credentials=Credentials('ci', SECRET, 'module options'))
+    with pytest.raises(AuthenticationError, match="rejected the credentials of user 'ci'") as err:
+        client.list_tags('a/b')
+    assert SECRET not in str(err.value)
+
+
+def test_anonymous_without_credentials_asks_for_them():
+    client, _adapter, _sleeps = make_client([response(401, headers={'WWW-Authenticate': 'Basic realm="x"'})])
+    with pytest.raises(AuthenticationError, match='requires authentication'):
+        client.list_tags('a/b')
+
+
+def test_basic_flow_is_preemptive_after_first_challenge():
+    def ok(request):
+        return response(200, {'tags': [request.headers.get('Authorization', '')[:6]]})
+
+    script = [response(401, headers={'WWW-Authenticate': 'Basic realm="x"'}), ok, ok]
+    client, adapter, _sleeps = make_client(script, credentials=Credentials('ci', SECRET, 'test'))
+    assert client.list_tags('a/b') == ['Basic ']
+    assert client.list_tags('a/b') == ['Basic ']
+    assert len(adapter.requests) == 3
+
+
+def test_status_errors_are_typed():
+    unknown_name = response(404, {'errors': [{'code': 'NAME_UNKNOWN', 'message': 'repository name not known'}]})
+    unknown_manifest = response(404, {'errors': [{'code': 'MANIFEST_UNKNOWN', 'message': 'manifest unknown'}]})
+    not_registry = response(404, b'<html>nope</html>', {'Content-Type': 'text/html'})
+    client, _adapter, _sleeps = make_client([unknown_name, unknown_manifest, not_registry])
+    with pytest.raises(RepositoryNotFoundError):
+        client.get_manifest('a/b', 'v1')
+    with pytest.raises(ManifestNotFoundError) as err:
+        client.get_manifest('a/b', 'v1')
+    assert str(err.value).startswith('r.example:5000/a/b:v1: ')
+    with pytest.raises(NotFoundError, match='Is r.example:5000 a container registry'):
+        client.get_manifest('a/b', 'v1')
+
+
+def test_head_missing_tag_is_none():
+    client, _adapter, _sleeps = make_client([response(404, headers={'Docker-Distribution-Api-Version': 'registry/2.0'})])
+    assert client.head_manifest('a/b', 'nope') is None
+
+
+def test_pagination_follows_link_on_same_registry():
+    script = [response(200, {'tags': ['a', 'b']}, {'Link': '</v2/x/tags/list?n=2&last=b>; rel="next"'}),
+              response(200, {'tags': ['c']})]
+    client, adapter, _sleeps = make_client(script)
+    assert client.list_tags('x', page_size=2) == ['a', 'b', 'c']
+    assert adapter.requests[1].url == 'https://r.example:5000/v2/x/tags/list?n=2&last=b'
+
+
+def test_pagination_refuses_links_to_other_hosts():
+    script = [response(200, {'tags': ['a', 'b']}, {'Link': '<https://evil.example/v2/x/tags/list?last=b>; rel="next"'})]
+    client, _adapter, _sleeps = make_client(script)
+    with pytest.raises(RegistryProtocolError, match='another host'):
+        client.list_tags('x', page_size=2)
+
+
+def test_pagination_without_link_uses_last():
+    script = [response(200, {'tags': ['a', 'b']}), response(200, {'tags': ['c', 'd']}), response(200, {'tags': []})]
+    client, adapter, _sleeps = make_client(script)
+    assert client.list_tags('x', page_size=2) == ['a', 'b', 'c', 'd']
+    assert adapter.requests[1].url.endswith('last=b') and adapter.requests[2].url.endswith('last=d')
+
+
+def test_registry_ignoring_paging_is_read_once():
+    client, adapter, _sleeps = make_client([response(200, {'tags': ['a', 'b', 'c']})])
+    assert client.list_tags('x', page_size=2) == ['a', 'b', 'c']
+    assert len(adapter.requests) == 1
+
+
+def test_registry_repeating_the_same_page_stops():
+    client, adapter, _sleeps = make_client([response(200, {'tags': ['a', 'b']}), response(200, {'tags': ['a', 'b']})])
+    assert client.list_tags('x', page_size=2) == ['a', 'b']
+    assert len(adapter.requests) == 2
+
+
+def test_null_tag_list():
+    client, _adapter, _sleeps = make_client([response(200, {'name': 'x', 'tags': None})])
+    assert client.list_tags('x') == []

@@ -1,0 +1,124 @@
+import pytest
+from hypothesis import given, strategies as st
+
+from ansible_collections.regops.registry.plugins.module_utils._errors import InvalidInputError
+from ansible_collections.regops.registry.plugins.module_utils._reference import (
+    REPOSITORY_RE,
+    TAG_RE,
+    parse_registry,
+    validate_digest,
+    validate_reference,
+    validate_repository,
+    validate_tag,
+)
+
+VALID_REPOS = ['a', 'library/ubuntu', 'battlescope/ingestion-service', 'a/b/c/d', 'foo_bar', 'foo__bar', 'foo---bar',
+               'foo.bar', '0', 'a' * 255]
+INVALID_REPOS = ['', 'A', 'Battlescope/svc', 'a//b', '/a', 'a/', 'a_', '_a', 'a___b', 'a..b', 'a._b', 'a:tag', 'a@sha256:00',
+                 'a b', 'a' * 256, '-a', 'a-', 'localhost:5000/a', 'team/svc\n', 'a\nb']
+
+
+@pytest.mark.parametrize('name', VALID_REPOS)
+def test_valid_repositories(name):
+    assert validate_repository(name) == name
+
+
+@pytest.mark.parametrize('name', INVALID_REPOS)
+def test_invalid_repositories(name):
+    with pytest.raises(InvalidInputError) as err:
+        validate_repository(name, registry='r.example:5000')
+    assert 'r.example:5000' in str(err.value)
+
+
+def test_invalid_repository_hints():
+    with pytest.raises(InvalidInputError, match='lower case'):
+        validate_repository('Team/Svc')
+    with pytest.raises(InvalidInputError, match='without a tag'):
+        validate_repository('team/svc:v1')
+
+
+@pytest.mark.parametrize('tag', ['v3.0.0', 'latest', 'v3.0.0-amd64', '_x', 'A' * 128, '3', 'sha256-abc.sig'])
+def test_valid_tags(tag):
+    assert validate_tag(tag) == tag
+
+
+@pytest.mark.parametrize('tag', ['', '.x', '-x', 'a' * 129, 'v1+build', 'a/b', 'a:b', 'ü', 'a b', None, 3, 'v1\n', 'v1\nv2'])
+def test_invalid_tags(tag):
+    with pytest.raises(InvalidInputError, match='invalid tag'):
+        validate_tag(tag)
+
+
+def test_digests():
+    good = 'sha256:' + 'a' * 64
+    assert validate_digest(good) == good
+    assert validate_reference(good) == good
+    assert validate_digest('sha512:' + '0' * 128)
+    for bad in ('sha256:' + 'A' * 64, 'sha256:' + 'a' * 63, 'sha256:xyz', 'md5:' + 'a' * 32, 'sha256', ':' + 'a' * 64):
+        with pytest.raises(InvalidInputError):
+            validate_digest(bad)
+
+
+@given(st.from_regex(REPOSITORY_RE, fullmatch=True).filter(lambda s: len(s) <= 255))
+def test_property_grammar_accepts_what_it_generates(name):
+    assert validate_repository(name) == name
+
+
+@given(st.text(min_size=1, max_size=300) | st.from_regex(REPOSITORY_RE, fullmatch=True).map(lambda s: s + '\n'))
+def test_property_repository_validation_agrees_with_grammar(name):
+    accepted = True
+    try:
+        validate_repository(name)
+    except InvalidInputError:
+        accepted = False
+    assert accepted == (REPOSITORY_RE.match(name) is not None and len(name) <= 255)
+    if accepted:
+        assert '\n' not in name
+
+
+@given(st.text(min_size=0, max_size=200))
+def test_property_tag_validation_never_accepts_bad_characters(tag):
+    try:
+        validate_tag(tag)
+    except InvalidInputError:
+        return
+    assert TAG_RE.match(tag) and 1 <= len(tag) <= 128
+    assert all(c.isascii() and (c.isalnum() or c in '_.-') for c in tag)
+    assert tag[0] not in '.-'
+
+
+@pytest.mark.parametrize('value,base_url,name', [
+    ('registry.example.com', 'https://registry.example.com', 'registry.example.com'),
+    ('registry.example.com:5000', 'https://registry.example.com:5000', 'registry.example.com:5000'),
+    ('https://r.example:443/', 'https://r.example:443', 'r.example:443'),
+    ('http://127.0.0.1:5000', 'http://127.0.0.1:5000', '127.0.0.1:5000'),
+    ('[::1]:5000', 'https://[::1]:5000', '[::1]:5000'),
+    ('docker.io', 'https://registry-1.docker.io', 'docker.io'),
+    ('Registry.Example.com', 'https://registry.example.com', 'registry.example.com'),
+])
+def test_parse_registry(value, base_url, name):
+    address = parse_registry(value)
+    assert address.base_url == base_url
+    assert address.name == name
+
+
+@pytest.mark.parametrize('value,message', [
+    ('', 'empty'),
+    ('registry.example.com/team', 'contains a path'),
+    ('https://registry.example.com/v2/', 'contains a path'),
+    ('ftp://registry.example.com', 'scheme'),
+    ('https://user:pw@registry.example.com', 'must not contain credentials'),
+    ('https://registry.example.com?x=1', 'path or query'),
+    ('registry.example.com:99999', 'not a valid address'),
+    ('bad_host!:5000', 'not a valid host name'),
+])
+def test_parse_registry_rejects(value, message):
+    with pytest.raises(InvalidInputError, match=message) as err:
+        parse_registry(value)
+    assert 'pw' not in str(err.value).replace('path', '')
+
+
+def test_same_origin():
+    address = parse_registry('r.example:5000')
+    assert address.same_origin('https://r.example:5000/v2/x/tags/list?last=a')
+    assert not address.same_origin('https://evil.example/v2/x/tags/list')
+    assert not address.same_origin('http://r.example:5000/v2/')
