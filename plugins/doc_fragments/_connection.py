@@ -44,6 +44,7 @@ options:
   validate_certs:
     description:
       - Verify the registry's TLS certificate. Turn off for tests only; prefer O(ca_path) for a private CA.
+      - When false, O(ca_path) is not used.
       - If not set, the value of the E(REGOPS_REGISTRY_VALIDATE_CERTS) environment variable is used.
     type: bool
     default: true

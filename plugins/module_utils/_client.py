@@ -42,11 +42,7 @@ from ansible_collections.regops.registry.plugins.module_utils._errors import (
 from ansible_collections.regops.registry.plugins.module_utils._auth import parse_challenge
 from ansible_collections.regops.registry.plugins.module_utils._reference import DIGEST_ALGORITHMS, is_digest
 
-try:
-    from urllib.parse import urlencode, urljoin, quote
-except ImportError:  # pragma: no cover
-    from urllib import urlencode, quote  # type: ignore
-    from urlparse import urljoin  # type: ignore
+from urllib.parse import quote, urlencode, urljoin
 
 try:
     import requests
@@ -206,14 +202,14 @@ class RegistryClient(object):
         self.session = session or requests.Session()
         self.session.headers['User-Agent'] = USER_AGENT
         # Passed on every request: a session-level verify loses to REQUESTS_CA_BUNDLE in requests.
-        self._verify = ca_path if ca_path else bool(validate_certs)
-        if not ca_path:
-            if not validate_certs:
-                try:
-                    import urllib3
-                    urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-                except Exception:  # pragma: no cover - cosmetic only
-                    pass
+        # An explicit validate_certs: false wins over ca_path.
+        self._verify = (ca_path or True) if validate_certs else False
+        if not validate_certs:
+            try:
+                import urllib3
+                urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+            except Exception:  # pragma: no cover - cosmetic only
+                pass
         self._ca_path = ca_path
         # What the registry asked for: None until the first 401, then 'basic' or 'bearer'.
         self._auth_scheme = None
@@ -413,7 +409,8 @@ class RegistryClient(object):
             return AuthorizationError('access denied for %s (%s)' % (', '.join(sorted(actions)), detail or 'HTTP 403'),
                                       hint='Check that the user may %s this repository' % '/'.join(sorted(actions)), **where)
         if status == 404:
-            looks_like_registry = bool(codes) or 'Docker-Distribution-Api-Version' in response.headers
+            # A HEAD answer has no body by design: only other methods can show a non-registry server.
+            looks_like_registry = bool(codes) or 'Docker-Distribution-Api-Version' in response.headers or method == 'HEAD'
             if 'NAME_UNKNOWN' in codes:
                 return RepositoryNotFoundError('repository not found', hint='Check the repository name', **where)
             if 'MANIFEST_UNKNOWN' in codes:
@@ -475,7 +472,7 @@ class RegistryClient(object):
             response = self.request('HEAD', self._manifest_path(repository, reference), repository, ('pull',),
                                     headers={'Accept': MANIFEST_ACCEPT}, reference=reference)
         except NotFoundError as exc:
-            if isinstance(exc, RepositoryNotFoundError) or exc.hint:
+            if isinstance(exc, RepositoryNotFoundError):
                 raise
             return None
         digest = (response.headers.get('Docker-Content-Digest') or '').strip()

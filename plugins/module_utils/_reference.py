@@ -16,10 +16,7 @@ import re
 
 from ansible_collections.regops.registry.plugins.module_utils._errors import InvalidInputError
 
-try:
-    from urllib.parse import urlsplit
-except ImportError:  # pragma: no cover
-    from urlparse import urlsplit  # type: ignore
+from urllib.parse import urlsplit
 
 # OCI distribution spec / distribution's reference package.
 _PATH_COMPONENT = r'[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*'

@@ -258,9 +258,31 @@ def test_status_errors_are_typed():
         client.get_manifest('a/b', 'v1')
 
 
-def test_head_missing_tag_is_none():
-    client, _adapter, _sleeps = make_client([response(404, headers={'Docker-Distribution-Api-Version': 'registry/2.0'})])
+def test_head_missing_tag_is_none_with_or_without_the_api_version_header():
+    client, _adapter, _sleeps = make_client([response(404, headers={'Docker-Distribution-Api-Version': 'registry/2.0'}),
+                                             response(404)])
     assert client.head_manifest('a/b', 'nope') is None
+    assert client.head_manifest('a/b', 'nope') is None
+
+
+def test_token_refused_by_the_registry_as_invalid_is_fetched_again():
+    """A token the registry calls invalid (expired on its clock) is replaced once, mid-run."""
+    invalid = response(401, headers={'WWW-Authenticate': 'Bearer realm="https://r.example:5000/token",service="reg",'
+                                                         'scope="repository:a/b:pull",error="invalid_token"'})
+    script = [bearer_challenge('repository:a/b:pull'), response(200, {'token': 'first', 'expires_in': 300}),
+              response(200, {'tags': []}),
+              invalid, response(200, {'token': 'second', 'expires_in': 300}),
+              lambda r: response(200, {'tags': [r.headers['Authorization']]})]
+    client, _adapter, _sleeps = make_client(script, credentials=Credentials('ci', SECRET, 'test'))
+    client.list_tags('a/b')
+    assert client.list_tags('a/b') == ['Bearer second']
+
+
+def test_validate_certs_false_wins_over_ca_path():
+    client = RegistryClient(parse_registry('r.example'), validate_certs=False, ca_path='/some/ca.pem')
+    assert client._verify is False
+    assert RegistryClient(parse_registry('r.example'), ca_path='/some/ca.pem')._verify == '/some/ca.pem'
+    assert RegistryClient(parse_registry('r.example'))._verify is True
 
 
 def test_pagination_follows_link_on_same_registry():
