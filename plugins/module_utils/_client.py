@@ -379,15 +379,17 @@ class RegistryClient(object):
         """
         url = path if '://' in path else self.address.base_url + path
         headers = dict(headers or {})
-        reauthenticated = False
+        # At most two authentication rounds per request: the first challenge, and a token
+        # the registry then calls invalid (expired on its clock) fetched once more.
+        rounds = 0
         while True:
             auth = self._auth_header(repository, actions)
             if auth:
                 headers['Authorization'] = auth
             response = self._send_with_retries(method, url, headers, data, repository=repository,
                                                reference=reference, stream=stream)
-            if response.status_code == 401 and not reauthenticated:
-                reauthenticated = True
+            if response.status_code == 401 and rounds < 2:
+                rounds += 1
                 if self._learn_challenge(response, repository, actions):
                     response.close()
                     continue

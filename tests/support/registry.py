@@ -76,10 +76,12 @@ class TestRegistry(object):
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, workdir, tls=True, auth=True, delete=True, users=None):
+    def __init__(self, workdir, tls=True, auth=True, delete=True, users=None, token_server=None):
+        """``auth`` is htpasswd (basic); with ``token_server`` (a TokenServer) the registry wants its bearer tokens."""
         self.workdir = workdir
         self.tls = tls
-        self.auth = auth
+        self.auth = auth or token_server is not None
+        self.token_server = token_server
         self.delete = delete
         self.username = 'regops'
         self.password = 'pw-' + secrets.token_urlsafe(18)
@@ -108,7 +110,13 @@ class TestRegistry(object):
             make_server_cert(certs, ca_key, ca_cert)
             config['http']['tls'] = {'certificate': '/certs/server.crt', 'key': '/certs/server.key'}
             # The registry runs as root in the container; the key stays 0600.
-        if self.auth:
+        if self.token_server is not None:
+            with open(self.token_server.root_path, 'rb') as src, open(os.path.join(certs, 'token-root.crt'), 'wb') as dst:
+                dst.write(src.read())
+            self.token_server.users.setdefault(self.username, (self.password, {'pull', 'push', 'delete'}))
+            config['auth'] = {'token': {'realm': self.token_server.realm, 'service': 'regops-test-registry',
+                                        'issuer': 'regops-test-issuer', 'rootcertbundle': '/certs/token-root.crt'}}
+        elif self.auth:
             with open(os.path.join(certs, 'htpasswd'), 'w') as f:
                 for user, password in self.users.items():
                     f.write('%s:%s\n' % (user, bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=5)).decode()))
@@ -185,9 +193,16 @@ class TestRegistry(object):
 
     # -- independent access (raw HTTP, not the collection's client)
     def raw(self, method, path, **kwargs):
-        headers = kwargs.pop('headers', {})
-        return requests.request(method, self.url + path, auth=self.basic_auth, verify=self.verify, headers=headers,
-                                timeout=30, **kwargs)
+        headers = dict(kwargs.pop('headers', {}))
+        if self.token_server is None:
+            return requests.request(method, self.url + path, auth=self.basic_auth, verify=self.verify, headers=headers,
+                                    timeout=30, **kwargs)
+        # Bearer: ask the issuer directly for every action on the repository in the path.
+        name = path.split('/v2/', 1)[1].rsplit('/manifests/', 1)[0].rsplit('/tags/', 1)[0].rsplit('/blobs/', 1)[0]
+        token = requests.get(self.token_server.realm, auth=self.basic_auth, timeout=30, params={
+            'service': 'regops-test-registry', 'scope': 'repository:%s:pull,push,delete' % name}).json()['token']
+        headers['Authorization'] = 'Bearer ' + token
+        return requests.request(method, self.url + path, verify=self.verify, headers=headers, timeout=30, **kwargs)
 
     def cert_dir(self):
         """A directory skopeo and docker accept as a certs.d entry (ca.crt only)."""

@@ -21,6 +21,7 @@ from ansible_collections.regops.registry.plugins.module_utils._client import (
 )
 from ansible_collections.regops.registry.plugins.module_utils._errors import (
     AuthenticationError,
+    AuthorizationError,
     ManifestNotFoundError,
     NotFoundError,
     RegistryConnectionError,
@@ -322,3 +323,16 @@ def test_registry_repeating_the_same_page_stops():
 def test_null_tag_list():
     client, _adapter, _sleeps = make_client([response(200, {'name': 'x', 'tags': None})])
     assert client.list_tags('x') == []
+
+
+def test_reauthentication_is_bounded():
+    """A registry that calls every token invalid gets two authentication rounds, then a clear error."""
+    invalid = response(401, headers={'WWW-Authenticate': 'Bearer realm="https://r.example:5000/token",service="reg",'
+                                                         'error="invalid_token"'})
+    token = response(200, {'token': TOKEN})
+    script = [bearer_challenge('repository:a/b:pull'), token, invalid, token, invalid]
+    client, adapter, _sleeps = make_client(script, credentials=Credentials('ci', SECRET, 'test'))
+    with pytest.raises(AuthorizationError) as err:
+        client.list_tags('a/b')
+    assert len(adapter.requests) == 5
+    assert TOKEN not in str(err.value) and SECRET not in str(err.value)

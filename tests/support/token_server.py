@@ -1,0 +1,114 @@
+"""A small Docker registry token issuer for tests: basic-auth users, per-user actions, ES256 JWTs with x5c.
+
+distribution verifies the token offline against `auth.token.rootcertbundle`; only clients talk to this server.
+"""
+
+import base64
+import datetime
+import json
+import os
+import secrets
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.x509.oid import NameOID
+
+ISSUER = 'regops-test-issuer'
+SERVICE = 'regops-test-registry'
+
+
+def _b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b'=').decode()
+
+
+class TokenServer(object):
+    """Issues tokens to ``users`` ({name: (password, allowed actions)}) on 127.0.0.1."""
+
+    __test__ = False
+
+    def __init__(self, workdir, users):
+        self.users = users
+        self.issued = []  # (user, [scopes], expired?)
+        self.expire = set()  # positions in `issued` of tokens to hand out already expired
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        now = datetime.datetime.now(datetime.timezone.utc)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ISSUER)])
+        self.cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(self.key.public_key())
+                     .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+                     .not_valid_after(now + datetime.timedelta(days=30))
+                     .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                     .sign(self.key, hashes.SHA256()))
+        os.makedirs(workdir, exist_ok=True)
+        self.root_path = os.path.join(workdir, 'token-root.crt')
+        with open(self.root_path, 'wb') as f:
+            f.write(self.cert.public_bytes(serialization.Encoding.PEM))
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                server._handle(self)
+
+        self.httpd = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def realm(self):
+        return 'http://127.0.0.1:%d/token' % self.httpd.server_address[1]
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def _sign(self, user, access, expired):
+        now = int(time.time())
+        header = {'typ': 'JWT', 'alg': 'ES256',
+                  'x5c': [base64.b64encode(self.cert.public_bytes(serialization.Encoding.DER)).decode()]}
+        # An expired token is past distribution's 60 s leeway.
+        exp = now - 300 if expired else now + 300
+        claims = {'iss': ISSUER, 'sub': user, 'aud': SERVICE, 'exp': exp, 'nbf': now - 600, 'iat': now - 600,
+                  'jti': secrets.token_hex(8), 'access': access}
+        signing_input = '%s.%s' % (_b64url(json.dumps(header).encode()), _b64url(json.dumps(claims).encode()))
+        r, s = decode_dss_signature(self.key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
+        return '%s.%s' % (signing_input, _b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big')))
+
+    def _handle(self, request):
+        query = parse_qs(urlsplit(request.path).query)
+        user = None
+        header = request.headers.get('Authorization', '')
+        if header.startswith('Basic '):
+            name, _sep, password = base64.b64decode(header[6:]).decode().partition(':')
+            if name in self.users and self.users[name][0] == password:
+                user = name
+            else:
+                request.send_response(401)
+                request.end_headers()
+                return
+        allowed = self.users[user][1] if user else set()
+        access = []
+        scopes = query.get('scope', [])
+        for scope in scopes:
+            kind, _sep, rest = scope.partition(':')
+            name, _sep, actions = rest.rpartition(':')
+            granted = [a for a in actions.split(',') if a in allowed]
+            access.append({'type': kind, 'name': name, 'actions': granted})
+        expired = len(self.issued) in self.expire
+        self.issued.append((user, scopes, expired))
+        body = json.dumps({'token': self._sign(user or '', access, expired), 'expires_in': 300}).encode()
+        request.send_response(200)
+        request.send_header('Content-Type', 'application/json')
+        request.send_header('Content-Length', str(len(body)))
+        request.end_headers()
+        request.wfile.write(body)
