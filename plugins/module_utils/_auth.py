@@ -115,10 +115,15 @@ def credentials_from_docker_config(address, path=None, required=False):
     except (OSError, IOError, ValueError) as exc:
         raise InvalidInputError('docker_config %s cannot be read as JSON: %s' % (config_path, exc), registry=address.name)
 
+    for section in ('auths', 'credHelpers'):
+        if not isinstance(config.get(section) or {}, dict):
+            raise InvalidInputError('docker_config %s: "%s" is not a JSON object' % (config_path, section), registry=address.name)
+    if not isinstance(config.get('credsStore') or '', str):
+        raise InvalidInputError('docker_config %s: "credsStore" is not a string' % config_path, registry=address.name)
     keys = address.config_keys()
     helpers = config.get('credHelpers') or {}
     for key in keys:
-        if key in helpers:
+        if isinstance(helpers.get(key), str):
             found = _run_credential_helper(helpers[key], key, address.name)
             if found:
                 return Credentials(found[0], found[1], 'credential helper %s' % helpers[key])

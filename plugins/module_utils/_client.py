@@ -23,6 +23,7 @@ import base64
 import email.utils
 import hashlib
 import json
+import os
 import random
 import re
 import time
@@ -148,13 +149,23 @@ def _registry_errors(response):
 
 
 def _short_reason(exc):
-    """A one-line reason from a requests exception, without URLs or internals."""
+    """A one-line reason from a requests exception, rebuilt from codes and fixed phrases.
+
+    Exception texts can quote URLs and request headers, so no free text is copied: an errno becomes
+    ``os.strerror``'s wording, a TLS failure keeps OpenSSL's code and its lower-case reason.
+    """
     text = str(exc)
-    for pattern in (r'\[SSL: [A-Z_]+\][^\'")]*', r'\[Errno -?\d+\] [^\'")]*', r'Read timed out', r'timed out',
-                    r'Connection aborted', r'RemoteDisconnected[^\'")]*', r'certificate verify failed[^\'")]*'):
-        match = re.search(pattern, text)
-        if match:
-            return re.sub(r'\s*\(_ssl\.c:\d+\)?$', '', match.group(0).strip()).rstrip('.')
+    match = re.search(r'\[SSL: ([A-Z0-9_]+)\]( [a-z][a-z :]*[a-z])?', text)
+    if match:
+        return ('[SSL: %s]%s' % (match.group(1), match.group(2) or '')).strip()
+    match = re.search(r'\[Errno (-?\d+)\]', text)
+    if match:
+        number = int(match.group(1))
+        return '[Errno %d] %s' % (number, os.strerror(number) if number > 0 else 'name resolution failed')
+    for phrase in ('Read timed out', 'Connect timeout', 'timed out', 'RemoteDisconnected', 'Connection aborted',
+                   'Connection reset by peer', 'certificate verify failed', 'Name or service not known'):
+        if phrase in text:
+            return phrase
     return type(exc).__name__
 
 
@@ -225,6 +236,15 @@ class RegistryClient(object):
             return 'registry:catalog:*'
         return 'repository:%s:%s' % (repository, ','.join(sorted(actions)))
 
+    @staticmethod
+    def _covers(scope, other):
+        """Whether ``scope`` grants everything ``other`` asks (actions in any order, as registries send them)."""
+        def split(value):
+            resource, _sep, actions = value.rpartition(':')
+            return resource, set(actions.split(','))
+        mine, theirs = split(scope), split(other)
+        return mine[0] == theirs[0] and theirs[1] <= mine[1]
+
     def _basic_header(self):
         raw = ('%s:%s' % (self.credentials.username, self.credentials.password)).encode('utf-8')
         return 'Basic ' + base64.b64encode(raw).decode('ascii')
@@ -250,12 +270,17 @@ class RegistryClient(object):
         if self._bearer.get('service'):
             params.append(('service', self._bearer['service']))
         scopes = [self._scope(repository, actions)]
-        if challenge_scope and challenge_scope not in scopes:
+        if challenge_scope and not self._covers(scopes[0], challenge_scope):
             scopes.append(challenge_scope)
         for scope in scopes:
             params.append(('scope', scope))
         headers = {}
         if self.credentials:
+            if realm.lower().startswith('http://') and self.address.scheme == 'https':
+                raise AuthenticationError(
+                    'the registry sends clients to a plain-HTTP token service (%s); refusing to send credentials there'
+                    % realm.split('?', 1)[0], registry=self.address.name, repository=repository,
+                    hint='Configure the registry with an https:// token realm')
             headers['Authorization'] = self._basic_header()
         url = realm + ('&' if '?' in realm else '?') + urlencode(params)
         response = self._send_with_retries('GET', url, headers, None, repository=repository)
@@ -269,13 +294,16 @@ class RegistryClient(object):
                                         registry=self.address.name, repository=repository, status=response.status_code)
         try:
             body = response.json()
-            token = body.get('token') or body.get('access_token')
-            expires_in = float(body.get('expires_in') or 60)
-        except (ValueError, AttributeError, TypeError):
-            token = None
-        if not token:
+        except ValueError:
+            body = None
+        token = (body.get('token') or body.get('access_token')) if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
             raise RegistryProtocolError('the token service answered without a token', registry=self.address.name,
                                         repository=repository)
+        try:
+            expires_in = float(body.get('expires_in') or 60)
+        except (TypeError, ValueError):
+            expires_in = 60.0
         expires_at = time.time() + max(1.0, expires_in - TOKEN_EXPIRY_MARGIN)
         self._tokens[repository or ''] = (set(actions), token, expires_at)
         return token
@@ -435,41 +463,50 @@ class RegistryClient(object):
     def _manifest_path(self, repository, reference):
         return '/v2/%s/manifests/%s' % (repository, reference)
 
-    def get_manifest(self, repository, reference):
-        """GET a manifest by tag or digest; verify its digest; return a Manifest."""
+    def _fetch_manifest(self, repository, reference):
+        """GET a manifest's exact bytes, verified against the digests the request and the registry name."""
         response = self.request('GET', self._manifest_path(repository, reference), repository, ('pull',),
                                 headers={'Accept': MANIFEST_ACCEPT}, reference=reference)
         content = response.content
-        media_type = _media_type_of(response.headers.get('Content-Type'), content)
+        self.verify_digest(content, reference, response.headers.get('Docker-Content-Digest'), repository=repository)
+        return Manifest(content, _media_type_of(response.headers.get('Content-Type'), content))
+
+    def get_manifest(self, repository, reference):
+        """GET an image manifest or index by tag or digest; verify its digest; return a Manifest.
+
+        The digest of the result is always the sha256 of its bytes, whatever algorithm a reference used.
+        """
+        manifest = self._fetch_manifest(repository, reference)
         where = dict(registry=self.address.name, repository=repository, reference=reference)
-        if media_type in SCHEMA1_MEDIA_TYPES:
+        if manifest.media_type in SCHEMA1_MEDIA_TYPES:
             raise UnsupportedError('the manifest is in the deprecated Docker schema 1 format, which cannot be retagged or indexed',
                                    hint='Push the image again with a current Docker, buildah or skopeo', **where)
-        digest = self.verify_digest(content, reference, response.headers.get('Docker-Content-Digest'), repository=repository)
-        return Manifest(content, media_type, digest)
+        if manifest.media_type not in MANIFEST_MEDIA_TYPES:
+            raise UnsupportedError('the registry answered %r, which is not an image manifest or index' % manifest.media_type[:100],
+                                   hint='Check that the reference names a container image', **where)
+        return manifest
 
     def verify_digest(self, content, reference, header_digest, repository=None):
-        """Check ``content`` against the requested digest and the registry's header; return its digest."""
+        """Check ``content`` against the requested digest and the registry's header, each in its own algorithm."""
         expected = [('the requested digest', reference)] if is_digest(reference) else []
         if header_digest:
             expected.append(('the Docker-Content-Digest header', header_digest.strip()))
-        digest = compute_digest(content)
         for source, wanted in expected:
             algorithm = wanted.split(':', 1)[0]
             if algorithm not in DIGEST_ALGORITHMS:
                 continue
-            actual = digest if algorithm == 'sha256' else compute_digest(content, algorithm)
+            actual = compute_digest(content, algorithm)
             if actual != wanted:
                 raise RegistryProtocolError(
                     'the content received does not match %s (%s, content is %s)' % (source, wanted, actual),
                     registry=self.address.name, repository=repository, reference=reference,
                     hint='The registry or a proxy altered the manifest; nothing was written')
-            if source == 'the requested digest':
-                digest = wanted
-        return digest
 
     def head_manifest(self, repository, reference):
-        """HEAD a manifest: a ManifestHead, or None when the tag or digest does not exist."""
+        """HEAD a manifest: a ManifestHead, or None when the tag or digest does not exist.
+
+        Any manifest counts here, schema 1 included: a tag is compared by digest, not read.
+        """
         try:
             response = self.request('HEAD', self._manifest_path(repository, reference), repository, ('pull',),
                                     headers={'Accept': MANIFEST_ACCEPT}, reference=reference)
@@ -479,9 +516,9 @@ class RegistryClient(object):
             return None
         digest = (response.headers.get('Docker-Content-Digest') or '').strip()
         media_type = _strip_params(response.headers.get('Content-Type'))
-        if not digest or media_type not in MANIFEST_MEDIA_TYPES:
+        if not digest.startswith('sha256:'):
             # Some registries omit the digest on HEAD: fall back to reading it.
-            manifest = self.get_manifest(repository, reference)
+            manifest = self._fetch_manifest(repository, reference)
             return ManifestHead(manifest.digest, manifest.media_type, manifest.size)
         try:
             size = int(response.headers.get('Content-Length') or 0)
@@ -495,7 +532,8 @@ class RegistryClient(object):
                                 headers={'Content-Type': manifest.media_type}, data=manifest.content,
                                 expected=(200, 201), reference=reference)
         stored = (response.headers.get('Docker-Content-Digest') or '').strip()
-        if stored and stored != manifest.digest:
+        algorithm = stored.split(':', 1)[0]
+        if stored and algorithm in DIGEST_ALGORITHMS and stored != compute_digest(manifest.content, algorithm):
             raise RegistryProtocolError(
                 'the registry stored the manifest as %s, not %s' % (stored, manifest.digest),
                 registry=self.address.name, repository=repository, reference=reference,
@@ -507,10 +545,10 @@ class RegistryClient(object):
     def list_tags(self, repository, page_size=1000):
         """Every tag of ``repository``, following pagination.
 
-        Follows ``Link: <...>; rel="next"`` on the same registry only. A
-        registry that ignores ``n`` (distribution 2.8 does) answers everything
-        at once; one that pages without ``Link`` headers is asked again with
-        ``last``. A page that brings nothing new ends the listing.
+        Follows ``Link: <...>; rel="next"`` on the same registry only. Without
+        a ``Link``, the registry is asked again from the last tag (``last``):
+        one that ignores paging (distribution 2.8) answers nothing new, which
+        ends the listing; one that capped the page silently gives the rest.
         """
         tags = []
         seen = set()
@@ -520,12 +558,12 @@ class RegistryClient(object):
             try:
                 body = response.json()
                 page = body.get('tags') or []
-                if not isinstance(page, list):
-                    raise ValueError('tags is not a list')
+                if not isinstance(page, list) or not all(isinstance(tag, str) for tag in page):
+                    raise ValueError('"tags" is not a list of strings')
             except (ValueError, AttributeError) as exc:
-                raise RegistryProtocolError('the tag list is not valid JSON (%s)' % exc, registry=self.address.name,
+                raise RegistryProtocolError('the tag list is not valid (%s)' % exc, registry=self.address.name,
                                             repository=repository)
-            new = [tag for tag in page if isinstance(tag, str) and tag not in seen]
+            new = [tag for tag in page if tag not in seen]
             tags.extend(new)
             seen.update(new)
             following = (response.links or {}).get('next', {}).get('url')
@@ -537,8 +575,16 @@ class RegistryClient(object):
                     raise RegistryProtocolError(
                         'the tag list continues on another host (%s); refusing to send credentials there' % path.split('?')[0],
                         registry=self.address.name, repository=repository)
-            elif len(page) == page_size:
-                path = '/v2/%s/tags/list?n=%d&last=%s' % (repository, page_size, quote(page[-1], safe=''))
             else:
-                path = None
+                # No Link: the registry may have answered everything (distribution 2.8 ignores n) or capped
+                # the page without saying so. Asking from the last tag on tells; a page with nothing new ends it.
+                path = '/v2/%s/tags/list?n=%d&last=%s' % (repository, page_size, quote(page[-1], safe=''))
         return tags
+
+    def secrets(self):
+        """Every credential value this client holds, for scrubbing unexpected error text."""
+        values = [held[1] for held in self._tokens.values()]
+        if self.credentials:
+            values.append(self.credentials.password)
+            values.append(self._basic_header()[len('Basic '):])
+        return [v for v in values if v]

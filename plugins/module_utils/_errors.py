@@ -25,6 +25,8 @@ class RegistryError(Exception):
         self.reference = reference
         self.hint = hint
         self.status = status
+        # Extra result facts for the module's failure (for example what was already written).
+        self.facts = {}
 
     def where(self):
         """The place the error is about, as ``registry/repository:tag`` or ``...@digest``."""
@@ -49,6 +51,7 @@ class RegistryError(Exception):
             value = getattr(self, key)
             if value is not None:
                 result[key] = value
+        result.update(self.facts)
         return result
 
 

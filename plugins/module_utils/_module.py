@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import os
+import traceback
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
@@ -48,7 +49,7 @@ def registry_client(params):
     """Build the client from the connection options. Raises RegistryError on bad input."""
     address = parse_registry(params['registry'])
     ca_path = params.get('ca_path')
-    if ca_path and not os.path.isfile(ca_path):
+    if ca_path and params.get('validate_certs', True) and not os.path.isfile(ca_path):
         raise InvalidInputError('ca_path %s is not a file; give the CA certificate (PEM) that signed the registry certificate' % ca_path,
                                 registry=address.name)
     timeout = params.get('timeout')
@@ -59,17 +60,27 @@ def registry_client(params):
                           ca_path=ca_path, timeout=timeout or 30.0)
 
 
-def fail_from_error(module, exc, **result):
-    """Fail the module with a typed error's message and facts (never a secret)."""
-    result.update(exc.to_result())
-    module.fail_json(msg=str(exc), **result)
+def scrub(text, secrets):
+    """``text`` with every secret value replaced."""
+    for secret in sorted(set(s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, '********')
+    return text
 
 
 def run(module, operation):
-    """Build the client, run ``operation(client, module)``, exit with its result or fail on a typed error."""
+    """Build the client, run ``operation(client, module)``, exit with its result or fail with a clear message.
+
+    Typed errors carry messages built without secrets; anything else is unexpected and is reported by type,
+    with every credential value the client holds scrubbed from the text.
+    """
+    client = None
     try:
         client = registry_client(module.params)
         result = operation(client, module)
-    except RegistryError as exc:
-        fail_from_error(module, exc)
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        secrets = [module.params.get('password')] + (client.secrets() if client is not None else [])
+        if isinstance(exc, RegistryError):
+            module.fail_json(msg=scrub(str(exc), secrets), **exc.to_result())
+        module.fail_json(msg=scrub('unexpected %s: %s' % (type(exc).__name__, exc), secrets),
+                         exception=scrub(traceback.format_exc(), secrets))
     module.exit_json(**result)

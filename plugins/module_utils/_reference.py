@@ -111,8 +111,15 @@ class RegistryAddress(object):
         self.is_docker_hub = host in DOCKER_HUB_NAMES and not port
 
     def same_origin(self, url):
-        parts = urlsplit(url)
-        return (parts.scheme, parts.netloc) == tuple(self.base_url.split('://', 1))
+        """Whether ``url`` is on this registry's API origin (scheme, host and port; case and default ports folded)."""
+        def origin(value):
+            parts = urlsplit(value)
+            try:
+                port = parts.port
+            except ValueError:
+                return None
+            return parts.scheme.lower(), (parts.hostname or '').lower(), port or {'https': 443, 'http': 80}.get(parts.scheme.lower())
+        return origin(url) == origin(self.base_url)
 
     def config_keys(self):
         """Keys under which a Docker ``config.json`` may hold this registry's credentials."""

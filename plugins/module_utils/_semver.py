@@ -24,11 +24,12 @@ _NUM = r'(?:0|[1-9][0-9]*)'
 _PRE_ID = r'(?:0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)'
 VERSION_RE = re.compile(
     r'^(?P<prefix>v?)(?P<major>%s)\.(?P<minor>%s)\.(?P<patch>%s)(?:-(?P<pre>%s(?:\.%s)*))?\Z' % (_NUM, _NUM, _NUM, _PRE_ID, _PRE_ID))
-SUFFIX_RE = re.compile(r'^[A-Za-z0-9_.-]{0,100}\Z')
+# A suffix starts with "-" and a letter, so it can never be read as part of a version (v3.0.1 + "0" = v3.0.10).
+SUFFIX_RE = re.compile(r'^(?:-[A-Za-z][A-Za-z0-9_.-]{0,99})?\Z')
 ALIASES = ('minor', 'major', 'latest')
 
 # Full release tags (any suffix, prereleases too) are immutable unless the user says otherwise.
-DEFAULT_IMMUTABLE = (r'^v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?$',)
+DEFAULT_IMMUTABLE = (r'^v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z._-]+)?$',)
 
 
 class Version(object):
@@ -107,7 +108,8 @@ def parse_version(text):
 
 def validate_suffix(suffix):
     if not SUFFIX_RE.match(suffix or ''):
-        raise InvalidInputError('invalid suffix %r: use letters, digits, ".", "_" and "-" only (for example "-amd64")' % suffix)
+        raise InvalidInputError('invalid suffix %r: a suffix starts with "-" and a letter, then letters, digits, ".", "_" '
+                                'and "-" (for example "-amd64")' % suffix)
     return suffix or ''
 
 
@@ -125,7 +127,7 @@ def alias_tags(version, suffix=''):
 
 
 def stable_releases(tags, prefix, suffix=''):
-    """The stable versions among ``tags`` written as ``<prefix>X.Y.Z<suffix>``."""
+    """The stable versions among ``tags`` written as ``<prefix>X.Y.Z<suffix>`` (any prefix style if ``prefix`` is None)."""
     found = []
     for tag in tags:
         if suffix:
@@ -133,7 +135,7 @@ def stable_releases(tags, prefix, suffix=''):
                 continue
             tag = tag[:-len(suffix)]
         match = VERSION_RE.match(tag)
-        if match and match.group('pre') is None and match.group('prefix') == prefix:
+        if match and match.group('pre') is None and prefix in (None, match.group('prefix')):
             found.append(parse_version(tag))
     return found
 
@@ -146,13 +148,17 @@ def plan_release_tags(version, existing_tags, suffix='', aliases=ALIASES):
     (the newer release it stays on) and is not to be written.
 
     A prerelease gets only its own tag. An alias moves to ``version`` only
-    when no release in its series (same prefix style and suffix) is newer.
+    when no release in its series is newer: the minor and major aliases carry
+    the prefix style in their names (``v3`` and ``3`` are different tags), so
+    their series are releases of the same style and suffix; ``latest`` has
+    no prefix, so every stable release with the suffix counts.
     """
     suffix = validate_suffix(suffix)
     plan = [(release_tag(version, suffix), 'release', None)]
     if version.is_prerelease:
         return plan
-    releases = stable_releases(existing_tags, version.prefix, suffix) + [version]
+    same_style = stable_releases(existing_tags, version.prefix, suffix) + [version]
+    any_style = stable_releases(existing_tags, None, suffix) + [version]
     series = {
         'minor': lambda v: (v.major, v.minor) == (version.major, version.minor),
         'major': lambda v: v.major == version.major,
@@ -162,6 +168,7 @@ def plan_release_tags(version, existing_tags, suffix='', aliases=ALIASES):
     for kind in ALIASES:
         if kind not in aliases:
             continue
+        releases = any_style if kind == 'latest' else same_style
         newest = max(v for v in releases if series[kind](v))
         reason = None
         if newest > version:

@@ -20,6 +20,7 @@ from ansible_collections.regops.registry.plugins.module_utils._errors import (
     ImmutableTagError,
     InvalidInputError,
     ManifestNotFoundError,
+    RegistryError,
     RepositoryNotFoundError,
 )
 from ansible_collections.regops.registry.plugins.module_utils._reference import validate_reference, validate_repository, validate_tag
@@ -146,12 +147,25 @@ def plan(client, repository, source, tags=(), version=None, suffix='', aliases=A
 
 
 def apply(client, repository, manifest, changes, check_mode=False):
-    """Write the planned changes (nothing in check mode)."""
+    """Write the planned changes (nothing in check mode).
+
+    If a write fails after others succeeded, the error says which tags were
+    already written and the failure result reports ``changed: true``.
+    """
     if check_mode:
         return
-    for change in changes:
-        if change.action in (CREATED, MOVED):
-            client.put_manifest(repository, change.tag, manifest)
+    written = []
+    try:
+        for change in changes:
+            if change.action in (CREATED, MOVED):
+                client.put_manifest(repository, change.tag, manifest)
+                written.append(change.tag)
+    except RegistryError as exc:
+        if written:
+            exc.message = '%s (tags already written before this failure: %s; run again to finish)' % (
+                exc.message, ', '.join(written))
+            exc.facts.update(changed=True, written=written)
+        raise
 
 
 def run_tag_set(client, params, check_mode=False, diff=False):

@@ -56,8 +56,10 @@ options:
       - Semver mode. A release version such as C(v3.0.0), C(3.0.0) or C(v3.1.0-rc.1); the C(v) prefix style is kept in every tag.
       - Gives the release tag C(<version><suffix>) and, for a stable release, the aliases chosen in O(aliases),
         that is C(vX.Y<suffix>) (minor), C(vX<suffix>) (major) and C(latest<suffix>).
-      - An alias points at the highest stable release among the repository's tags with the same prefix style and
-        suffix. Releasing hotfix C(v2.9.5) after C(v3.0.0) moves C(v2.9) and C(v2) but not C(v3) nor C(latest);
+      - An alias points at the highest stable release of its series among the repository's tags with the same
+        suffix. The minor and major aliases carry the prefix style (C(v3) and C(3) are different tags), so their
+        series are releases written in the same style; C(latest) counts releases of either style.
+        Releasing hotfix C(v2.9.5) after C(v3.0.0) moves C(v2.9) and C(v2) but not C(v3) nor C(latest);
         an alias held back is reported with action C(skipped) and the newer release it stays on.
       - A prerelease (C(v3.1.0-rc.1)) gets only its own tag.
       - Build metadata (C(+...)) is refused, because a tag cannot hold C(+).
@@ -73,6 +75,7 @@ options:
     description:
       - In semver mode, a suffix appended to the release tag and every alias, for example C(-amd64) gives
         C(v3.0.0-amd64), C(v3.0-amd64), C(v3-amd64) and C(latest-amd64).
+      - It starts with C(-) and a letter, so that it can never be read as part of the version.
     type: str
     default: ''
   immutable:
@@ -83,7 +86,7 @@ options:
       - Set to C([]) to allow moving any tag.
     type: list
     elements: str
-    default: ['^v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?$']
+    default: ['^v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z._-]+)?$']
 seealso:
   - name: OCI distribution specification
     description: The registry HTTP API this module uses.

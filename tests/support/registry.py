@@ -106,7 +106,10 @@ class TestRegistry(object):
         }
         mounts = ['-v', '%s:/certs:ro' % certs]
         if self.tls:
-            self.ca_path, ca_key, ca_cert = make_ca(certs)
+            if self.token_server is not None:  # one private CA for the registry and its token service
+                self.ca_path, ca_key, ca_cert = self.token_server.ca
+            else:
+                self.ca_path, ca_key, ca_cert = make_ca(certs)
             make_server_cert(certs, ca_key, ca_cert)
             config['http']['tls'] = {'certificate': '/certs/server.crt', 'key': '/certs/server.key'}
             # The registry runs as root in the container; the key stays 0600.
@@ -199,7 +202,7 @@ class TestRegistry(object):
                                     timeout=30, **kwargs)
         # Bearer: ask the issuer directly for every action on the repository in the path.
         name = path.split('/v2/', 1)[1].rsplit('/manifests/', 1)[0].rsplit('/tags/', 1)[0].rsplit('/blobs/', 1)[0]
-        token = requests.get(self.token_server.realm, auth=self.basic_auth, timeout=30, params={
+        token = requests.get(self.token_server.realm, auth=self.basic_auth, timeout=30, verify=self.ca_path, params={
             'service': 'regops-test-registry', 'scope': 'repository:%s:pull,push,delete' % name}).json()['token']
         headers['Authorization'] = 'Bearer ' + token
         return requests.request(method, self.url + path, verify=self.verify, headers=headers, timeout=30, **kwargs)

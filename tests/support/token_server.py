@@ -8,6 +8,7 @@ import datetime
 import json
 import os
 import secrets
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,6 +20,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
+from tests.support.registry import make_ca, make_server_cert
+
 ISSUER = 'regops-test-issuer'
 SERVICE = 'regops-test-registry'
 
@@ -28,7 +31,11 @@ def _b64url(data):
 
 
 class TokenServer(object):
-    """Issues tokens to ``users`` ({name: (password, allowed actions)}) on 127.0.0.1."""
+    """Issues tokens to ``users`` ({name: (password, allowed actions)}) on https://127.0.0.1.
+
+    Its TLS certificate comes from a CA of its own (``ca``), which the registry started with it reuses, so one
+    ``ca_path`` trusts both, as with a real deployment behind one private CA.
+    """
 
     __test__ = False
 
@@ -57,12 +64,19 @@ class TokenServer(object):
             def do_GET(self):
                 server._handle(self)
 
+        tls_dir = os.path.join(workdir, 'tls')
+        os.makedirs(tls_dir, exist_ok=True)
+        self.ca = make_ca(tls_dir, name='regops token test CA')
+        cert_path, key_path = make_server_cert(tls_dir, self.ca[1], self.ca[2])
         self.httpd = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert_path, key_path)
+        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     @property
     def realm(self):
-        return 'http://127.0.0.1:%d/token' % self.httpd.server_address[1]
+        return 'https://127.0.0.1:%d/token' % self.httpd.server_address[1]
 
     def start(self):
         self.thread.start()

@@ -124,11 +124,17 @@ def test_media_type_from_document_when_content_type_is_generic():
     assert client.get_manifest('a/b', 'v1').media_type == OCI_MANIFEST
 
 
+def end_of_list():
+    """The answer to the closing ``last=`` request: nothing new."""
+    return response(200, {'tags': []})
+
+
 def test_retries_5xx_with_bounded_exponential_backoff():
-    script = [response(503), response(502), response(500), response(200, {'tags': ['a']})]
+    script = [response(503), response(502), response(500), response(200, {'tags': ['a']}), end_of_list()]
     client, adapter, sleeps = make_client(script)
     assert client.list_tags('a/b') == ['a']
-    assert len(adapter.requests) == 4
+    assert len(adapter.requests) == 5
+    assert adapter.requests[-1].url.endswith('last=a')
     assert len(sleeps) == 3
     for attempt, delay in enumerate(sleeps):
         assert 0.5 * 2 ** attempt * 0.75 <= delay <= 0.5 * 2 ** attempt * 1.25
@@ -155,12 +161,29 @@ def test_gives_up_after_retries():
 
 
 def test_network_errors_are_retried_then_reported_without_secrets():
-    error = requests.exceptions.ConnectionError('[Errno 111] Connection refused')
+    # The exception text carries the credentials, as some transport errors quote request headers.
+    header = 'Basic ' + base64.b64encode(('ci:' + SECRET).encode()).decode()
+    error = requests.exceptions.ConnectionError('[Errno 111] Connection refused (Authorization: %s %s)' % (header, SECRET))
     client, adapter, _sleeps = make_client([error] * 5, credentials=Credentials('ci', SECRET, 'test'))
     with pytest.raises(RegistryConnectionError) as err:
         client.list_tags('a/b')
     assert 'Connection refused' in str(err.value) and '5 attempts' in str(err.value)
-    assert SECRET not in str(err.value)
+    assert SECRET not in str(err.value) and header[6:] not in str(err.value)
+
+
+def test_other_request_errors_do_not_quote_their_text():
+    error = requests.exceptions.InvalidHeader('Invalid return character or leading space in header: Authorization %s' % TOKEN)
+    client, _adapter, _sleeps = make_client([error])
+    with pytest.raises(RegistryConnectionError) as err:
+        client.list_tags('a/b')
+    assert TOKEN not in str(err.value) and 'InvalidHeader' in str(err.value)
+
+
+def test_secrets_lists_what_scrubbing_needs():
+    script = [bearer_challenge('repository:a/b:pull'), response(200, {'token': TOKEN}), response(200, {'tags': []})]
+    client, _adapter, _sleeps = make_client(script, credentials=Credentials('ci', SECRET, 'test'))
+    client.list_tags('a/b')
+    assert TOKEN in client.secrets() and SECRET in client.secrets()
 
 
 def test_tls_error_suggests_ca_path():
@@ -187,11 +210,11 @@ def test_bearer_flow_scopes_and_reuse():
         assert request.headers['Authorization'] == 'Bearer ' + TOKEN
         return response(200, {'tags': ['v1']})
 
-    client, adapter, _sleeps = make_client([bearer_challenge('repository:a/b:pull'), token_request, authorized, authorized],
+    client, adapter, _sleeps = make_client([bearer_challenge('repository:a/b:pull'), token_request] + [authorized] * 4,
                                            credentials=Credentials('ci', SECRET, 'test'))
     assert client.list_tags('a/b') == ['v1']
     assert client.list_tags('a/b') == ['v1']  # token reused: no new token request
-    assert len(adapter.requests) == 4
+    assert len(adapter.requests) == 6
 
 
 def test_bearer_push_scope_requests_pull_and_push():
@@ -213,7 +236,7 @@ def test_bearer_push_scope_requests_pull_and_push():
 def test_expired_token_is_refreshed():
     script = [bearer_challenge('repository:a/b:pull'), response(200, {'token': 'first', 'expires_in': 1}),
               response(200, {'tags': []}), response(200, {'token': 'second', 'expires_in': 300}),
-              lambda r: response(200, {'tags': [r.headers['Authorization']]})]
+              lambda r: response(200, {'tags': [r.headers['Authorization']]}), end_of_list()]
     client, _adapter, _sleeps = make_client(script, credentials=Credentials('ci', SECRET, 'test'))
     client.list_tags('a/b')
     client._tokens['a/b'] = (client._tokens['a/b'][0], 'first', 0)  # expired
@@ -238,11 +261,12 @@ def test_basic_flow_is_preemptive_after_first_challenge():
     def ok(request):
         return response(200, {'tags': [request.headers.get('Authorization', '')[:6]]})
 
-    script = [response(401, headers={'WWW-Authenticate': 'Basic realm="x"'}), ok, ok]
+    script = [response(401, headers={'WWW-Authenticate': 'Basic realm="x"'}), ok, ok, ok, ok]
     client, adapter, _sleeps = make_client(script, credentials=Credentials('ci', SECRET, 'test'))
     assert client.list_tags('a/b') == ['Basic ']
     assert client.list_tags('a/b') == ['Basic ']
-    assert len(adapter.requests) == 3
+    assert len(adapter.requests) == 5
+    assert all(r.headers['Authorization'].startswith('Basic ') for r in adapter.requests[1:])
 
 
 def test_status_errors_are_typed():
@@ -273,7 +297,7 @@ def test_token_refused_by_the_registry_as_invalid_is_fetched_again():
     script = [bearer_challenge('repository:a/b:pull'), response(200, {'token': 'first', 'expires_in': 300}),
               response(200, {'tags': []}),
               invalid, response(200, {'token': 'second', 'expires_in': 300}),
-              lambda r: response(200, {'tags': [r.headers['Authorization']]})]
+              lambda r: response(200, {'tags': [r.headers['Authorization']]}), end_of_list()]
     client, _adapter, _sleeps = make_client(script, credentials=Credentials('ci', SECRET, 'test'))
     client.list_tags('a/b')
     assert client.list_tags('a/b') == ['Bearer second']
@@ -288,10 +312,12 @@ def test_validate_certs_false_wins_over_ca_path():
 
 def test_pagination_follows_link_on_same_registry():
     script = [response(200, {'tags': ['a', 'b']}, {'Link': '</v2/x/tags/list?n=2&last=b>; rel="next"'}),
-              response(200, {'tags': ['c']})]
+              response(200, {'tags': ['c']}, {'Link': '<https://R.EXAMPLE:5000/v2/x/tags/list?n=2&last=c>; rel="next"'}),
+              end_of_list()]
     client, adapter, _sleeps = make_client(script)
     assert client.list_tags('x', page_size=2) == ['a', 'b', 'c']
     assert adapter.requests[1].url == 'https://r.example:5000/v2/x/tags/list?n=2&last=b'
+    assert adapter.requests[2].url.lower() == 'https://r.example:5000/v2/x/tags/list?n=2&last=c'
 
 
 def test_pagination_refuses_links_to_other_hosts():
@@ -308,10 +334,24 @@ def test_pagination_without_link_uses_last():
     assert adapter.requests[1].url.endswith('last=b') and adapter.requests[2].url.endswith('last=d')
 
 
-def test_registry_ignoring_paging_is_read_once():
-    client, adapter, _sleeps = make_client([response(200, {'tags': ['a', 'b', 'c']})])
+def test_registry_ignoring_paging_is_read_twice():
+    """Everything at once (distribution 2.8); the closing last= request brings nothing new."""
+    everything = response(200, {'tags': ['a', 'b', 'c']})
+    client, adapter, _sleeps = make_client([everything, response(200, {'tags': ['a', 'b', 'c']})])
     assert client.list_tags('x', page_size=2) == ['a', 'b', 'c']
-    assert len(adapter.requests) == 1
+    assert len(adapter.requests) == 2
+
+
+def test_registry_capping_the_page_silently_is_read_to_the_end():
+    script = [response(200, {'tags': ['a', 'b']}), response(200, {'tags': ['c']}), end_of_list()]
+    client, _adapter, _sleeps = make_client(script)
+    assert client.list_tags('x', page_size=1000) == ['a', 'b', 'c']
+
+
+def test_tag_list_with_non_string_tags_is_a_protocol_error():
+    client, _adapter, _sleeps = make_client([response(200, {'tags': ['a', 5]})])
+    with pytest.raises(RegistryProtocolError, match='not a list of strings'):
+        client.list_tags('x', page_size=2)
 
 
 def test_registry_repeating_the_same_page_stops():
@@ -336,3 +376,62 @@ def test_reauthentication_is_bounded():
         client.list_tags('a/b')
     assert len(adapter.requests) == 5
     assert TOKEN not in str(err.value) and SECRET not in str(err.value)
+
+
+def test_token_service_answers_without_a_usable_token():
+    for body in ({'token': 12345}, {'expires_in': 300}, ['x']):
+        client, _adapter, _sleeps = make_client([bearer_challenge('repository:a/b:pull'), response(200, body)],
+                                                credentials=Credentials('ci', SECRET, 'test'))
+        with pytest.raises(RegistryProtocolError, match='without a token'):
+            client.list_tags('a/b')
+
+
+def test_unparsable_expiry_keeps_the_token():
+    script = [bearer_challenge('repository:a/b:pull'), response(200, {'token': TOKEN, 'expires_in': 'soon'}),
+              response(200, {'tags': []})]
+    client, _adapter, _sleeps = make_client(script, credentials=Credentials('ci', SECRET, 'test'))
+    assert client.list_tags('a/b') == []
+
+
+def test_no_credentials_to_a_plain_http_realm():
+    challenge = response(401, headers={'WWW-Authenticate': 'Bearer realm="http://r.example/token",service="reg"'})
+    client, adapter, _sleeps = make_client([challenge], credentials=Credentials('ci', SECRET, 'test'))
+    with pytest.raises(AuthenticationError, match='plain-HTTP token service'):
+        client.list_tags('a/b')
+    assert len(adapter.requests) == 1
+
+
+def test_sha512_reference_keeps_a_sha256_digest():
+    body = manifest_body()
+    sha512 = 'sha512:' + hashlib.sha512(body).hexdigest()
+    client, _adapter, _sleeps = make_client([response(200, body, {'Content-Type': OCI_MANIFEST, 'Docker-Content-Digest': sha512})])
+    assert client.get_manifest('a/b', sha512).digest == digest(body)
+
+
+def test_schema1_target_tag_is_compared_by_digest():
+    client, _adapter, _sleeps = make_client([response(200, headers={
+        'Content-Type': 'application/vnd.docker.distribution.manifest.v1+prettyjws', 'Docker-Content-Digest': 'sha256:' + 'c' * 64})])
+    assert client.head_manifest('a/b', 'old').digest == 'sha256:' + 'c' * 64
+
+
+def test_non_manifest_content_is_refused():
+    client, _adapter, _sleeps = make_client([response(200, b'<html></html>', {'Content-Type': 'text/html'})])
+    with pytest.raises(UnsupportedError, match='not an image manifest'):
+        client.get_manifest('a/b', 'v1')
+
+
+def test_challenge_scope_in_another_order_is_not_asked_twice():
+    """distribution lists a scope's actions in any order (push,pull or pull,push)."""
+    seen = []
+
+    def token_request(request):
+        seen.append(request.url)
+        return response(200, {'token': TOKEN})
+
+    body = manifest_body()
+    script = [bearer_challenge('repository:a/b:push,pull'), token_request,
+              response(201, headers={'Docker-Content-Digest': digest(body)})]
+    client, _adapter, _sleeps = make_client(script, credentials=Credentials('ci', SECRET, 'test'))
+    from ansible_collections.regops.registry.plugins.module_utils._client import Manifest
+    client.put_manifest('a/b', 'v1', Manifest(body, OCI_MANIFEST))
+    assert seen[0].count('scope=') == 1

@@ -75,11 +75,23 @@ def test_prereleases_do_not_hold_back_aliases():
     assert written(plan_release_tags(parse_version('v3.0.0'), ['v3.1.0-rc.1', 'v4.0.0-beta'])) == ['v3.0.0', 'v3.0', 'v3', 'latest']
 
 
-def test_series_are_per_suffix_and_prefix_style():
-    # A newer arm64 release or a newer unprefixed release does not hold back amd64 v-style aliases.
+def test_series_are_per_suffix_and_prefix_style_but_latest_spans_styles():
+    # A newer arm64 release does not hold back amd64 aliases; a newer unprefixed release holds back only latest.
     existing = ['v3.1.0-arm64', '3.2.0-amd64', 'v3.0.0-amd64']
-    assert written(plan_release_tags(parse_version('v3.0.1'), existing, suffix='-amd64')) == [
-        'v3.0.1-amd64', 'v3.0-amd64', 'v3-amd64', 'latest-amd64']
+    plan = plan_release_tags(parse_version('v3.0.1'), existing, suffix='-amd64')
+    assert written(plan) == ['v3.0.1-amd64', 'v3.0-amd64', 'v3-amd64']
+    assert plan[-1] == ('latest-amd64', 'latest', 'held back: 3.2.0-amd64 is newer')
+
+
+def test_latest_never_moves_back_across_prefix_styles():
+    plan = plan_release_tags(parse_version('3.0.0'), ['v4.0.0', 'v4.0', 'v4', 'latest'])
+    assert written(plan) == ['3.0.0', '3.0', '3']
+
+
+@pytest.mark.parametrize('suffix', ['0', '.1', '_amd64', 'amd64', '-1', '-', '-amd 64'])
+def test_ambiguous_suffixes_are_refused(suffix):
+    with pytest.raises(InvalidInputError, match='invalid suffix'):
+        plan_release_tags(parse_version('v3.0.1'), [], suffix=suffix)
 
 
 def test_per_arch_tags_do_not_count_as_unsuffixed_releases():
@@ -96,37 +108,35 @@ def test_alias_subset():
     assert written(plan_release_tags(parse_version('3.0.0'), [], aliases=['major'])) == ['3.0.0', '3']
 
 
-versions = st.builds(lambda a, b, c: Version('v', a, b, c), st.integers(0, 4), st.integers(0, 4), st.integers(0, 4))
+prefixes = st.sampled_from(['v', ''])
+versions = st.builds(Version, prefixes, st.integers(0, 3), st.integers(0, 3), st.integers(0, 3))
+suffixes = st.sampled_from(['', '-amd64', '-arm64'])
 
 
-@given(st.lists(versions, max_size=15), versions)
-def test_property_aliases_only_move_forward(existing, new):
-    """Whatever exists, an alias is written only if no release in its series is newer."""
-    tags = [str(v) for v in existing]
-    plan = plan_release_tags(new, tags)
-    by_kind = dict((kind, reason) for _t, kind, reason in plan)
-    series = {'minor': lambda v: (v.major, v.minor) == (new.major, new.minor),
-              'major': lambda v: v.major == new.major, 'latest': lambda v: True}
-    for kind, in_series in series.items():
-        newer = [v for v in existing if in_series(v) and v > new]
-        assert (by_kind[kind] is None) == (not newer)
-    assert plan[0] == (str(new), 'release', None)
+@given(st.lists(st.tuples(versions, suffixes), min_size=1, max_size=14))
+def test_property_releasing_in_any_order_ends_on_the_highest(releases):
+    """Release (version, suffix) pairs one by one, in any order, applying each plan to a simulated repository.
 
-
-@given(st.lists(versions, min_size=1, max_size=12))
-def test_property_releasing_in_any_order_ends_on_the_highest(order):
-    """Releasing versions one by one in any order leaves every alias on its series' highest version."""
-    assume(len(set(order)) == len(order))
-    aliases = {}
-    tags = []
-    for version in order:
-        plan = plan_release_tags(version, tags)
-        for tag, _kind, reason in plan:
+    Oracle, independent of the planner's series logic: afterwards each alias tag holds the highest release whose
+    own alias of that name it is (latest<suffix>: every release with the suffix, of either prefix style).
+    """
+    assume(len(set((str(v), s) for v, s in releases)) == len(releases))
+    repo = {}  # tag -> (version, suffix) it points at
+    for version, suffix in releases:
+        for tag, _kind, reason in plan_release_tags(version, list(repo), suffix=suffix):
             if reason is None:
-                aliases[tag] = version
-                if tag not in tags:
-                    tags.append(tag)
-    assert aliases['latest'] == max(order)
-    for v in order:
-        assert aliases['v%d' % v.major] == max(x for x in order if x.major == v.major)
-        assert aliases['v%d.%d' % (v.major, v.minor)] == max(x for x in order if (x.major, x.minor) == (v.major, v.minor))
+                repo[tag] = version
+    for tag, version in repo.items():
+        claimants = [v for v, s in releases if tag in (str(v) + s, '%s%d.%d%s' % (v.prefix, v.major, v.minor, s),
+                                                       '%s%d%s' % (v.prefix, v.major, s), 'latest' + s)]
+        assert version == max(claimants), (tag, version, claimants)
+
+
+@given(st.lists(st.tuples(versions, suffixes), max_size=14), versions, suffixes)
+def test_property_an_alias_is_written_only_when_nothing_newer_claims_it(existing, new, suffix):
+    tags = [str(v) + s for v, s in existing]
+    for tag, kind, reason in plan_release_tags(new, tags, suffix=suffix):
+        claimants = [v for v, s in existing if s == suffix and tag in (
+            '%s%d.%d%s' % (v.prefix, v.major, v.minor, s), '%s%d%s' % (v.prefix, v.major, s), 'latest' + s)]
+        newer = [v for v in claimants if v > new]
+        assert (reason is None) == (not newer or kind == 'release'), (tag, reason, newer)

@@ -128,3 +128,21 @@ def test_property_immutable_tags_never_move(existing, requested, with_version):
     for tag in ('v1.0.0', 'v1.0.1'):
         if tag in existing:
             assert client.tags[tag] == existing[tag]
+
+
+class FailingSecondPut(MemoryClient):
+    def put_manifest(self, repository, reference, manifest):
+        if any(c[0] == 'PUT' for c in self.calls):
+            from ansible_collections.regops.registry.plugins.module_utils._errors import RegistryConnectionError
+            raise RegistryConnectionError('the registry answered HTTP 503 after 5 attempts', registry=self.address.name,
+                                          repository=repository, reference=reference)
+        return MemoryClient.put_manifest(self, repository, reference, manifest)
+
+
+def test_a_failure_after_some_writes_says_what_was_written():
+    client = FailingSecondPut()
+    with pytest.raises(Exception) as err:
+        run_tag_set(client, params(tags=['a', 'b', 'c']))
+    assert err.value.to_result()['changed'] is True
+    assert err.value.to_result()['written'] == ['a']
+    assert 'tags already written before this failure: a' in str(err.value)
