@@ -26,15 +26,18 @@ import json
 import os
 import random
 import re
+import threading
 import time
 import traceback
 
 from ansible_collections.regops.registry.plugins.module_utils._errors import (
     AuthenticationError,
     AuthorizationError,
+    InvalidInputError,
     ManifestNotFoundError,
     NotFoundError,
     RegistryConnectionError,
+    RegistryError,
     RegistryProtocolError,
     RepositoryNotFoundError,
     TLSError,
@@ -68,6 +71,9 @@ SCHEMA1_MEDIA_TYPES = ('application/vnd.docker.distribution.manifest.v1+prettyjw
 MANIFEST_ACCEPT = ', '.join(MANIFEST_MEDIA_TYPES)
 
 RETRY_STATUS = (429, 500, 502, 503, 504)
+# Blobs up to this size go up in one PUT; larger ones in PATCH chunks of DEFAULT_CHUNK_SIZE.
+MONOLITHIC_LIMIT = 32 * 1024 * 1024
+DEFAULT_CHUNK_SIZE = 16 * 1024 * 1024
 USER_AGENT = 'regops.registry'
 TOKEN_EXPIRY_MARGIN = 10.0
 
@@ -225,8 +231,10 @@ class RegistryClient(object):
         # What the registry asked for: None until the first 401, then 'basic' or 'bearer'.
         self._auth_scheme = None
         self._bearer = {}
-        # Bearer tokens by repository (or '' for registry-wide scopes): (actions, token, expires_at)
+        # Bearer tokens by (repository or '' for registry-wide scopes, extra scopes): (actions, token, expires_at)
         self._tokens = {}
+        # Token fetching and the request counters are shared by the threads of a parallel upload.
+        self._lock = threading.RLock()
         self.request_counts = {}
 
     # ------------------------------------------------------------------ auth
@@ -249,19 +257,20 @@ class RegistryClient(object):
         raw = ('%s:%s' % (self.credentials.username, self.credentials.password)).encode('utf-8')
         return 'Basic ' + base64.b64encode(raw).decode('ascii')
 
-    def _auth_header(self, repository, actions):
-        if self._auth_scheme == 'basic' and self.credentials:
-            return self._basic_header()
-        if self._auth_scheme == 'bearer':
-            key = repository or ''
-            held = self._tokens.get(key)
-            if held and set(actions) <= held[0] and held[2] > time.time():
-                return 'Bearer ' + held[1]
-            token = self._fetch_token(repository, set(actions) | (held[0] if held else set()))
-            return 'Bearer ' + token
-        return None
+    def _auth_header(self, repository, actions, extra=()):
+        """The Authorization header for a call; ``extra`` are further scopes it needs (a mount's source)."""
+        with self._lock:
+            if self._auth_scheme == 'basic' and self.credentials:
+                return self._basic_header()
+            if self._auth_scheme == 'bearer':
+                held = self._tokens.get((repository or '', extra))
+                if held and set(actions) <= held[0] and held[2] > time.time():
+                    return 'Bearer ' + held[1]
+                token = self._fetch_token(repository, set(actions) | (held[0] if held else set()), extra=extra)
+                return 'Bearer ' + token
+            return None
 
-    def _fetch_token(self, repository, actions, challenge_scope=None):
+    def _fetch_token(self, repository, actions, challenge_scope=None, extra=()):
         realm = self._bearer.get('realm')
         if not realm:
             raise RegistryProtocolError('the registry asked for a bearer token but named no realm to get it from',
@@ -269,9 +278,10 @@ class RegistryClient(object):
         params = []
         if self._bearer.get('service'):
             params.append(('service', self._bearer['service']))
-        scopes = [self._scope(repository, actions)]
-        if challenge_scope and not self._covers(scopes[0], challenge_scope):
-            scopes.append(challenge_scope)
+        scopes = [self._scope(repository, actions)] + list(extra)
+        for asked in (challenge_scope or '').split():
+            if not any(self._covers(scope, asked) for scope in scopes):
+                scopes.append(asked)
         for scope in scopes:
             params.append(('scope', scope))
         headers = {}
@@ -305,28 +315,35 @@ class RegistryClient(object):
         except (TypeError, ValueError):
             expires_in = 60.0
         expires_at = time.time() + max(1.0, expires_in - TOKEN_EXPIRY_MARGIN)
-        self._tokens[repository or ''] = (set(actions), token, expires_at)
+        self._tokens[(repository or '', extra)] = (set(actions), token, expires_at)
         return token
 
-    def _learn_challenge(self, response, repository, actions):
-        """Handle a 401: learn how to authenticate. Returns False when retrying cannot help."""
+    def _learn_challenge(self, response, repository, actions, extra=(), sent=None):
+        """Handle a 401 to a request sent with Authorization ``sent``. Returns False when retrying cannot help."""
+        with self._lock:
+            return self._learn_challenge_locked(response, repository, actions, extra, sent)
+
+    def _learn_challenge_locked(self, response, repository, actions, extra, sent):
         scheme, params = parse_challenge(response.headers.get('WWW-Authenticate'))
         if scheme == 'basic':
-            if not self.credentials or self._auth_scheme == 'basic':
-                return False
+            if not self.credentials or (sent or '').startswith('Basic '):
+                return False  # no credentials, or these very credentials were refused
             self._auth_scheme = 'basic'
             return True
         if scheme == 'bearer':
-            fresh = self._auth_scheme != 'bearer' or params.get('error') == 'invalid_token'
-            key = repository or ''
+            key = (repository or '', extra)
             held = self._tokens.get(key)
-            if not fresh and held and set(actions) <= held[0] and held[2] > time.time():
+            usable = bool(held and set(actions) <= held[0] and held[2] > time.time())
+            if self._auth_scheme == 'bearer' and usable and sent != 'Bearer ' + held[1]:
+                return True  # another thread of a parallel upload already holds a newer token
+            fresh = self._auth_scheme != 'bearer' or params.get('error') == 'invalid_token'
+            if not fresh and usable:
                 # A token we just used for these actions was refused: the credentials lack them.
                 return False
             self._auth_scheme = 'bearer'
             self._bearer = {'realm': params.get('realm'), 'service': params.get('service')}
             self._tokens.pop(key, None)
-            self._fetch_token(repository, set(actions) | (held[0] if held else set()), params.get('scope'))
+            self._fetch_token(repository, set(actions) | (held[0] if held else set()), params.get('scope'), extra)
             return True
         return False
 
@@ -357,9 +374,11 @@ class RegistryClient(object):
         """Send one request, retrying network errors, 429 and 5xx with bounded backoff."""
         attempt = 0
         while True:
-            self.request_counts[method] = self.request_counts.get(method, 0) + 1
+            with self._lock:
+                self.request_counts[method] = self.request_counts.get(method, 0) + 1
+            body = data() if callable(data) else data
             try:
-                response = self.session.request(method, url, headers=headers, data=data, stream=stream, verify=self._verify,
+                response = self.session.request(method, url, headers=headers, data=body, stream=stream, verify=self._verify,
                                                 timeout=(self.timeout, self.timeout), allow_redirects=True)
             except requests.exceptions.SSLError as exc:
                 raise self._tls_error(exc, repository, reference)
@@ -376,6 +395,9 @@ class RegistryClient(object):
             except requests.exceptions.RequestException as exc:
                 raise RegistryConnectionError('request failed: %s' % _short_reason(exc), registry=self.address.name,
                                               repository=repository, reference=reference)
+            finally:
+                if body is not data and hasattr(body, 'close'):
+                    body.close()
             if response.status_code in RETRY_STATUS and attempt < self.retries:
                 delay = self._delay(attempt, response)
                 response.close()
@@ -397,7 +419,7 @@ class RegistryClient(object):
                         reference=reference, hint=hint)
 
     def request(self, method, path, repository, actions, headers=None, data=None, expected=(200,), reference=None,
-                stream=False):
+                stream=False, extra_scopes=()):
         """Send an API request with authentication, retries and status checks.
 
         ``path`` is relative to the registry (``/v2/...``) or an absolute URL on
@@ -411,14 +433,14 @@ class RegistryClient(object):
         # the registry then calls invalid (expired on its clock) fetched once more.
         rounds = 0
         while True:
-            auth = self._auth_header(repository, actions)
+            auth = self._auth_header(repository, actions, tuple(extra_scopes))
             if auth:
                 headers['Authorization'] = auth
             response = self._send_with_retries(method, url, headers, data, repository=repository,
                                                reference=reference, stream=stream)
             if response.status_code == 401 and rounds < 2:
                 rounds += 1
-                if self._learn_challenge(response, repository, actions):
+                if self._learn_challenge(response, repository, actions, tuple(extra_scopes), sent=auth):
                     response.close()
                     continue
             break
@@ -539,6 +561,109 @@ class RegistryClient(object):
                 registry=self.address.name, repository=repository, reference=reference,
                 hint='The registry changed the manifest bytes; check the registry version')
         return manifest.digest
+
+    # ------------------------------------------------------------------ blobs
+
+    def _blob_path(self, repository, digest):
+        return '/v2/%s/blobs/%s' % (repository, digest)
+
+    def _session_url(self, response, repository, digest):
+        """The upload session URL of a 202 answer, on this registry only (credentials go nowhere else)."""
+        location = response.headers.get('Location')
+        if not location:
+            raise RegistryProtocolError('the registry opened an upload without saying where (no Location header)',
+                                        registry=self.address.name, repository=repository, reference=digest)
+        url = urljoin(self.address.base_url + '/', location)
+        if not self.address.same_origin(url):
+            raise RegistryProtocolError(
+                'the registry sends the upload to another host (%s); refusing to send credentials there' % url.split('?')[0],
+                registry=self.address.name, repository=repository, reference=digest)
+        return url
+
+    def blob_size(self, repository, digest):
+        """The size of a blob in ``repository``, or None when it is not there."""
+        try:
+            response = self.request('HEAD', self._blob_path(repository, digest), repository, ('pull',), reference=digest)
+        except NotFoundError:
+            return None
+        try:
+            return int(response.headers.get('Content-Length') or 0)
+        except ValueError:
+            return 0
+
+    def get_blob(self, repository, digest, max_size=4 * 1024 * 1024):
+        """A small blob (an image config) as bytes, verified against its digest."""
+        response = self.request('GET', self._blob_path(repository, digest), repository, ('pull',), reference=digest,
+                                stream=True)
+        try:
+            content = response.raw.read(max_size + 1, decode_content=True)
+        finally:
+            response.close()
+        if len(content) > max_size:
+            raise UnsupportedError('the blob is larger than %d bytes, too large to read here' % max_size,
+                                   registry=self.address.name, repository=repository, reference=digest)
+        if compute_digest(content, digest.split(':', 1)[0]) != digest:
+            raise RegistryProtocolError('the blob received does not match its digest', registry=self.address.name,
+                                        repository=repository, reference=digest)
+        return content
+
+    def mount_blob(self, repository, digest, from_repository):
+        """Ask the registry to link ``digest`` from ``from_repository`` into ``repository``; True when it did.
+
+        A registry that cannot mount answers with an upload session instead (202); it is cancelled.
+        """
+        path = '/v2/%s/blobs/uploads/?mount=%s&from=%s' % (repository, quote(digest, safe=''), quote(from_repository, safe=''))
+        response = self.request('POST', path, repository, ('pull', 'push'), expected=(201, 202), reference=digest,
+                                extra_scopes=(self._scope(from_repository, ('pull',)),))
+        if response.status_code == 201:
+            return True
+        try:
+            self.request('DELETE', self._session_url(response, repository, digest), repository, ('pull', 'push'),
+                         expected=(200, 202, 204, 404), reference=digest)
+        except RegistryError:
+            pass  # an abandoned session expires on the registry; the upload goes on either way
+        return False
+
+    def upload_blob(self, repository, digest, size, open_blob, chunk_size=DEFAULT_CHUNK_SIZE,
+                    monolithic_limit=MONOLITHIC_LIMIT):
+        """Upload a blob from ``open_blob()`` (a callable returning a new binary file at offset 0).
+
+        Blobs up to ``monolithic_limit`` bytes go in one streamed PUT; larger ones in ordered PATCH chunks of
+        ``chunk_size`` bytes, so memory stays bounded by the chunk size whatever the blob size. The registry's
+        digest of the result is checked.
+        """
+        response = self.request('POST', '/v2/%s/blobs/uploads/' % repository, repository, ('pull', 'push'),
+                                expected=(202,), reference=digest)
+        url = self._session_url(response, repository, digest)
+        if size > monolithic_limit:
+            with open_blob() as blob:
+                offset = 0
+                while offset < size:
+                    chunk = blob.read(min(chunk_size, size - offset))
+                    if not chunk:
+                        raise InvalidInputError('the blob ended after %d of %d bytes' % (offset, size),
+                                                registry=self.address.name, repository=repository, reference=digest)
+                    headers = {'Content-Type': 'application/octet-stream',
+                               'Content-Range': '%d-%d' % (offset, offset + len(chunk) - 1)}
+                    response = self.request('PATCH', url, repository, ('pull', 'push'), headers=headers, data=chunk,
+                                            expected=(202,), reference=digest)
+                    # Position is what was sent: some registries report a stale Range.
+                    offset += len(chunk)
+                    url = self._session_url(response, repository, digest)
+            data = b''
+        else:
+            def data():
+                return open_blob()
+        final = url + ('&' if '?' in url else '?') + urlencode({'digest': digest})
+        headers = {'Content-Type': 'application/octet-stream'}
+        if size <= monolithic_limit:
+            headers['Content-Length'] = str(size)
+        response = self.request('PUT', final, repository, ('pull', 'push'), headers=headers, data=data,
+                                expected=(201,), reference=digest)
+        stored = (response.headers.get('Docker-Content-Digest') or '').strip()
+        if stored and stored != digest:
+            raise RegistryProtocolError('the registry stored the blob as %s' % stored, registry=self.address.name,
+                                        repository=repository, reference=digest)
 
     # ------------------------------------------------------------------ tags
 

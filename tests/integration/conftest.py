@@ -11,6 +11,7 @@ from tests.conftest import ROOT
 from tests.support.ansible import AnsibleRunner, install_collection
 from tests.support.images import make_layout, push_layout
 from tests.support.registry import TestRegistry
+from tests.support.token_server import TokenServer
 
 
 def _require_docker():
@@ -40,6 +41,23 @@ def registry(workdir):
     """The fixture registry: registry:2 behind TLS (generated CA) and htpasswd (bcrypt) on loopback."""
     _require_docker()
     reg = TestRegistry(os.path.join(workdir, 'registry')).start()
+    yield reg
+    reg.stop()
+
+
+@pytest.fixture(scope='session')
+def issuer(workdir):
+    """A token issuer (HTTPS) with a pull-only user 'reader' besides the registry's own user."""
+    server = TokenServer(os.path.join(workdir, 'token'), users={'reader': ('reader-pw-123', {'pull'})}).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope='session')
+def token_registry(workdir, issuer):
+    """registry:2 behind TLS with `auth: token`, trusting the issuer's signing certificate."""
+    _require_docker()
+    reg = TestRegistry(os.path.join(workdir, 'token-registry'), token_server=issuer).start()
     yield reg
     reg.stop()
 

@@ -6,22 +6,6 @@ import pytest
 
 from tests.integration.conftest import Images
 from tests.integration.test_tag_set import FQCN, actions, assert_tags_point_at
-from tests.support.registry import TestRegistry
-from tests.support.token_server import TokenServer
-
-
-@pytest.fixture(scope='module')
-def issuer(workdir):
-    server = TokenServer(os.path.join(workdir, 'token'), users={'reader': ('reader-pw-123', {'pull'})}).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope='module')
-def token_registry(workdir, issuer):
-    reg = TestRegistry(os.path.join(workdir, 'token-registry'), token_server=issuer).start()
-    yield reg
-    reg.stop()
 
 
 @pytest.fixture(scope='module')

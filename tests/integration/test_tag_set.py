@@ -40,7 +40,8 @@ class Log(object):
         return sum(1 for m, _p, s in self.entries() if m == method and (status is None or s == status))
 
     def writes(self):
-        return [e for e in self.entries() if e[0] in ('PUT', 'POST', 'PATCH', 'DELETE')]
+        """Write requests the registry served (an authentication challenge, 401, writes nothing)."""
+        return [e for e in self.entries() if e[0] in ('PUT', 'POST', 'PATCH', 'DELETE') and e[2] != 401]
 
 
 def by_tag(result):

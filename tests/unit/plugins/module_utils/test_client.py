@@ -239,7 +239,7 @@ def test_expired_token_is_refreshed():
               lambda r: response(200, {'tags': [r.headers['Authorization']]}), end_of_list()]
     client, _adapter, _sleeps = make_client(script, credentials=Credentials('ci', SECRET, 'test'))
     client.list_tags('a/b')
-    client._tokens['a/b'] = (client._tokens['a/b'][0], 'first', 0)  # expired
+    client._tokens[('a/b', ())] = (client._tokens[('a/b', ())][0], 'first', 0)  # expired
     assert client.list_tags('a/b') == ['Bearer second']
 
 
@@ -435,3 +435,12 @@ def test_challenge_scope_in_another_order_is_not_asked_twice():
     from ansible_collections.regops.registry.plugins.module_utils._client import Manifest
     client.put_manifest('a/b', 'v1', Manifest(body, OCI_MANIFEST))
     assert seen[0].count('scope=') == 1
+
+
+def test_a_challenge_answered_by_another_thread_is_retried_not_failed():
+    """Parallel requests of a fresh client all meet the first challenge; only one of them learns the scheme."""
+    challenge = response(401, headers={'WWW-Authenticate': 'Basic realm="x"'})
+    client, _adapter, _sleeps = make_client([], credentials=Credentials('ci', SECRET, 'test'))
+    client._auth_scheme = 'basic'  # learnt meanwhile by another thread
+    assert client._learn_challenge(challenge, 'a/b', ('pull',), sent=None) is True  # went out before: retry
+    assert client._learn_challenge(challenge, 'a/b', ('pull',), sent='Basic eHl6') is False  # these were refused
