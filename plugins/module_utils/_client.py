@@ -63,7 +63,6 @@ DOCKER_MANIFEST_LIST = 'application/vnd.docker.distribution.manifest.list.v2+jso
 OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json'
 OCI_INDEX = 'application/vnd.oci.image.index.v1+json'
 MANIFEST_MEDIA_TYPES = (DOCKER_MANIFEST_V2, DOCKER_MANIFEST_LIST, OCI_MANIFEST, OCI_INDEX)
-INDEX_MEDIA_TYPES = (DOCKER_MANIFEST_LIST, OCI_INDEX)
 SCHEMA1_MEDIA_TYPES = ('application/vnd.docker.distribution.manifest.v1+prettyjws',
                        'application/vnd.docker.distribution.manifest.v1+json')
 # Every manifest type in Accept: without them distribution 2.x converts a
@@ -83,25 +82,14 @@ def compute_digest(data, algorithm='sha256'):
 
 
 class Manifest(object):
-    """A manifest as the exact bytes the registry holds, with its digest and media type."""
+    """A manifest as the exact bytes the registry holds, with their sha256 digest and media type."""
 
-    __slots__ = ('content', 'media_type', 'digest', '_parsed')
+    __slots__ = ('content', 'media_type', 'digest')
 
-    def __init__(self, content, media_type, digest=None):
+    def __init__(self, content, media_type):
         self.content = content
         self.media_type = media_type
-        self.digest = digest or compute_digest(content)
-        self._parsed = None
-
-    @property
-    def parsed(self):
-        if self._parsed is None:
-            self._parsed = json.loads(self.content.decode('utf-8'))
-        return self._parsed
-
-    @property
-    def is_index(self):
-        return self.media_type in INDEX_MEDIA_TYPES
+        self.digest = compute_digest(content)
 
     @property
     def size(self):
@@ -233,9 +221,8 @@ class RegistryClient(object):
         self._bearer = {}
         # Bearer tokens by (repository or '' for registry-wide scopes, extra scopes): (actions, token, expires_at)
         self._tokens = {}
-        # Token fetching and the request counters are shared by the threads of a parallel upload.
+        # Token state is shared by the threads of a parallel upload.
         self._lock = threading.RLock()
-        self.request_counts = {}
 
     # ------------------------------------------------------------------ auth
 
@@ -374,8 +361,6 @@ class RegistryClient(object):
         """Send one request, retrying network errors, 429 and 5xx with bounded backoff."""
         attempt = 0
         while True:
-            with self._lock:
-                self.request_counts[method] = self.request_counts.get(method, 0) + 1
             body = data() if callable(data) else data
             try:
                 response = self.session.request(method, url, headers=headers, data=body, stream=stream, verify=self._verify,

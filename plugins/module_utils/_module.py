@@ -46,18 +46,17 @@ def registry_module(argument_spec, **kwargs):
 
 
 def registry_client(params):
-    """Build the client from the connection options. Raises RegistryError on bad input."""
+    """Build the client from the connection options (as CONNECTION_OPTIONS fills them). Raises RegistryError on bad input."""
     address = parse_registry(params['registry'])
-    ca_path = params.get('ca_path')
-    if ca_path and params.get('validate_certs', True) and not os.path.isfile(ca_path):
+    ca_path = params['ca_path']
+    if ca_path and params['validate_certs'] and not os.path.isfile(ca_path):
         raise InvalidInputError('ca_path %s is not a file; give the CA certificate (PEM) that signed the registry certificate' % ca_path,
                                 registry=address.name)
-    timeout = params.get('timeout')
-    if timeout is not None and timeout <= 0:
-        raise InvalidInputError('timeout must be a positive number of seconds, got %s' % timeout, registry=address.name)
-    credentials = resolve_credentials(address, params.get('username'), params.get('password'), params.get('docker_config'))
-    return RegistryClient(address, credentials=credentials, validate_certs=params.get('validate_certs', True),
-                          ca_path=ca_path, timeout=timeout or 30.0)
+    if params['timeout'] <= 0:
+        raise InvalidInputError('timeout must be a positive number of seconds, got %s' % params['timeout'], registry=address.name)
+    credentials = resolve_credentials(address, params['username'], params['password'], params['docker_config'])
+    return RegistryClient(address, credentials=credentials, validate_certs=params['validate_certs'], ca_path=ca_path,
+                          timeout=params['timeout'])
 
 
 def scrub(text, secrets):

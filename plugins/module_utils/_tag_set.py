@@ -106,25 +106,16 @@ def plan(client, repository, source, tags=(), version=None, suffix='', aliases=A
         exc.hint = 'Push the image first, or check the source tag or digest'
         raise
 
-    wanted = []  # (tag, kind, reason)
+    wanted = {}  # tag: (kind, reason held back), in write order
     if parsed is not None:
-        existing = client.list_tags(repository)
-        wanted.extend(plan_release_tags(parsed, existing, suffix=suffix or '', aliases=aliases))
-    explicit = []
+        for tag, kind, reason in plan_release_tags(parsed, client.list_tags(repository), suffix=suffix or '', aliases=aliases):
+            wanted[tag] = (kind, reason)
     for tag in tags:
-        if tag not in explicit:
-            explicit.append(tag)
-    by_tag = dict((tag, i) for i, (tag, _kind, _reason) in enumerate(wanted))
-    for tag in explicit:
-        if tag in by_tag:
-            # An explicit request wins over an alias held back.
-            index = by_tag[tag]
-            wanted[index] = (tag, wanted[index][1], None)
-        else:
-            wanted.append((tag, 'tag', None))
+        # An explicit request wins over an alias held back (and keeps its place).
+        wanted[tag] = (wanted[tag][0] if tag in wanted else 'tag', None)
 
     changes = []
-    for tag, kind, reason in wanted:
+    for tag, (kind, reason) in wanted.items():
         head = client.head_manifest(repository, tag)
         before = head.digest if head else None
         if reason:

@@ -29,6 +29,8 @@ def failing(ansible, args, registry=None):
     ('version', 'v3.0.0+build.5', 'build metadata'),
     ('suffix', '-amd 64', 'invalid suffix'),
     ('immutable', ['('], 'not a valid regular expression'),
+    ('timeout', 0, 'timeout must be a positive number of seconds'),
+    ('registry', 'ftp://127.0.0.1:5000', 'only https:// (the default) and http:// are supported'),
 ])
 def test_malformed_input_is_refused_before_any_request(ansible, conn, registry, repo, field, value, expect):
     args = dict(conn, repository=repo, source='src', version='v1.0.0')
