@@ -97,3 +97,17 @@ def conn(registry):
     """Connection options for the fixture registry."""
     return {'registry': registry.host, 'username': registry.username, 'password': registry.password,
             'ca_path': registry.ca_path}
+
+
+@pytest.fixture
+def docker_login(registry, workdir):
+    """A real `docker login` into a private config dir, with the registry's CA trusted by the engine."""
+    certs_d = '/etc/docker/certs.d/%s' % registry.host
+    os.makedirs(certs_d, exist_ok=True)
+    shutil.copy(registry.ca_path, os.path.join(certs_d, 'ca.crt'))
+    config_dir = os.path.join(workdir, 'docker-config')
+    os.makedirs(config_dir, exist_ok=True)
+    subprocess.run(['docker', '--config', config_dir, 'login', '-u', registry.username, '--password-stdin', registry.host],
+                   input=registry.password, text=True, check=True, capture_output=True)
+    yield config_dir
+    shutil.rmtree(certs_d, ignore_errors=True)

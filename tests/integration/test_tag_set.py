@@ -5,11 +5,7 @@ the requests made, and a real Docker engine for pulls.
 """
 
 import hashlib
-import os
-import shutil
 import subprocess
-
-import pytest
 
 from tests.support.images import raw_manifest, raw_tag_digest, skopeo_raw, skopeo_tags
 
@@ -235,20 +231,6 @@ def test_connection_options_from_module_defaults_and_environment(ansible, conn, 
     out = ansible.playbook(play, env={'REGOPS_REGISTRY_USERNAME': registry.username, 'REGOPS_REGISTRY_PASSWORD': registry.password})
     assert out.result['changed'] is True, out.result
     assert raw_tag_digest(registry, repo, 'via-defaults') == digest
-
-
-@pytest.fixture
-def docker_login(registry, workdir):
-    """A real `docker login` into a private config dir, with the registry's CA trusted by the engine."""
-    certs_d = '/etc/docker/certs.d/%s' % registry.host
-    os.makedirs(certs_d, exist_ok=True)
-    shutil.copy(registry.ca_path, os.path.join(certs_d, 'ca.crt'))
-    config_dir = os.path.join(workdir, 'docker-config')
-    os.makedirs(config_dir, exist_ok=True)
-    subprocess.run(['docker', '--config', config_dir, 'login', '-u', registry.username, '--password-stdin', registry.host],
-                   input=registry.password, text=True, check=True, capture_output=True)
-    yield config_dir
-    shutil.rmtree(certs_d, ignore_errors=True)
 
 
 def test_docker_login_just_works_and_engine_pulls_the_result(ansible, registry, images, repo, docker_login):
