@@ -592,6 +592,28 @@ class RegistryClient(object):
                                         repository=repository, reference=digest)
         return content
 
+    def download_blob(self, repository, digest, path):
+        """Stream a blob into the file ``path``, verifying its digest; returns its size."""
+        response = self.request('GET', self._blob_path(repository, digest), repository, ('pull',), reference=digest,
+                                stream=True)
+        hasher = hashlib.new(digest.split(':', 1)[0])
+        size = 0
+        try:
+            with open(path, 'wb') as out:
+                for chunk in response.iter_content(1024 * 1024):
+                    hasher.update(chunk)
+                    out.write(chunk)
+                    size += len(chunk)
+        except requests.exceptions.RequestException as exc:
+            raise RegistryConnectionError('the blob download broke off (%s)' % _short_reason(exc), registry=self.address.name,
+                                          repository=repository, reference=digest, hint='Run again')
+        finally:
+            response.close()
+        if '%s:%s' % (digest.split(':', 1)[0], hasher.hexdigest()) != digest:
+            raise RegistryProtocolError('the blob received does not match its digest', registry=self.address.name,
+                                        repository=repository, reference=digest)
+        return size
+
     def mount_blob(self, repository, digest, from_repository):
         """Ask the registry to link ``digest`` from ``from_repository`` into ``repository``; True when it did.
 
@@ -609,42 +631,52 @@ class RegistryClient(object):
             pass  # an abandoned session expires on the registry; the upload goes on either way
         return False
 
+    def _start_upload(self, repository, digest):
+        response = self.request('POST', '/v2/%s/blobs/uploads/' % repository, repository, ('pull', 'push'),
+                                expected=(202,), reference=digest)
+        return self._session_url(response, repository, digest)
+
+    def _upload_chunks(self, repository, digest, size, open_blob, chunk_size, url):
+        """PATCH the blob in order, ``chunk_size`` bytes at a time; returns the session URL to close."""
+        with open_blob() as blob:
+            offset = 0
+            while offset < size:
+                chunk = blob.read(min(chunk_size, size - offset))
+                if not chunk:
+                    raise InvalidInputError('the blob ended after %d of %d bytes' % (offset, size),
+                                            registry=self.address.name, repository=repository, reference=digest)
+                headers = {'Content-Type': 'application/octet-stream',
+                           'Content-Range': '%d-%d' % (offset, offset + len(chunk) - 1)}
+                response = self.request('PATCH', url, repository, ('pull', 'push'), headers=headers, data=chunk,
+                                        expected=(202,), reference=digest)
+                # Position is what was sent: some registries report a stale Range.
+                offset += len(chunk)
+                url = self._session_url(response, repository, digest)
+        return url
+
     def upload_blob(self, repository, digest, size, open_blob, chunk_size=DEFAULT_CHUNK_SIZE,
                     monolithic_limit=MONOLITHIC_LIMIT):
         """Upload a blob from ``open_blob()`` (a callable returning a new binary file at offset 0).
 
         Blobs up to ``monolithic_limit`` bytes go in one streamed PUT; larger ones in ordered PATCH chunks of
-        ``chunk_size`` bytes, so memory stays bounded by the chunk size whatever the blob size. The registry's
-        digest of the result is checked.
+        ``chunk_size`` bytes, so memory stays bounded by the chunk size whatever the blob size; a registry that
+        refuses a chunk gets the whole blob in one streamed PUT instead. The registry's digest of the result is checked.
         """
-        response = self.request('POST', '/v2/%s/blobs/uploads/' % repository, repository, ('pull', 'push'),
-                                expected=(202,), reference=digest)
-        url = self._session_url(response, repository, digest)
+        url = self._start_upload(repository, digest)
+        chunked = False
         if size > monolithic_limit:
-            with open_blob() as blob:
-                offset = 0
-                while offset < size:
-                    chunk = blob.read(min(chunk_size, size - offset))
-                    if not chunk:
-                        raise InvalidInputError('the blob ended after %d of %d bytes' % (offset, size),
-                                                registry=self.address.name, repository=repository, reference=digest)
-                    headers = {'Content-Type': 'application/octet-stream',
-                               'Content-Range': '%d-%d' % (offset, offset + len(chunk) - 1)}
-                    response = self.request('PATCH', url, repository, ('pull', 'push'), headers=headers, data=chunk,
-                                            expected=(202,), reference=digest)
-                    # Position is what was sent: some registries report a stale Range.
-                    offset += len(chunk)
-                    url = self._session_url(response, repository, digest)
-            data = b''
-        else:
-            def data():
-                return open_blob()
+            try:
+                url = self._upload_chunks(repository, digest, size, open_blob, chunk_size, url)
+                chunked = True
+            except (RegistryProtocolError, UnsupportedError):
+                # The registry refused a chunk (400, 405, 416...): abandon that session, send it all in one PUT.
+                url = self._start_upload(repository, digest)
         final = url + ('&' if '?' in url else '?') + urlencode({'digest': digest})
         headers = {'Content-Type': 'application/octet-stream'}
-        if size <= monolithic_limit:
+        if not chunked:
             headers['Content-Length'] = str(size)
-        response = self.request('PUT', final, repository, ('pull', 'push'), headers=headers, data=data,
-                                expected=(201,), reference=digest)
+        response = self.request('PUT', final, repository, ('pull', 'push'), headers=headers,
+                                data=b'' if chunked else open_blob, expected=(201,), reference=digest)
         stored = (response.headers.get('Docker-Content-Digest') or '').strip()
         if stored and stored != digest:
             raise RegistryProtocolError('the registry stored the blob as %s' % stored, registry=self.address.name,

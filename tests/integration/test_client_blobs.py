@@ -106,3 +106,12 @@ def test_mount_with_bearer_tokens_asks_both_scopes_at_once(token_registry, issue
     assert client.mount_blob(repo + '-b', digest, repo + '-a') is True
     assert issuer.issued == [(token_registry.username, ['repository:%s-b:pull,push' % repo, 'repository:%s-a:pull' % repo],
                               False)]
+
+
+def test_download_blob_streams_to_a_file_and_checks_the_digest(registry, repo, tmp_path):
+    client = client_for(registry)
+    data, digest = blob(3 * 1024 * 1024 + 5)
+    client.upload_blob(repo, digest, len(data), opener(data))
+    target = tmp_path / 'blob'
+    assert client.download_blob(repo, digest, str(target)) == len(data)
+    assert target.read_bytes() == data

@@ -444,3 +444,20 @@ def test_a_challenge_answered_by_another_thread_is_retried_not_failed():
     client._auth_scheme = 'basic'  # learnt meanwhile by another thread
     assert client._learn_challenge(challenge, 'a/b', ('pull',), sent=None) is True  # went out before: retry
     assert client._learn_challenge(challenge, 'a/b', ('pull',), sent='Basic eHl6') is False  # these were refused
+
+
+def test_refused_chunk_falls_back_to_one_put():
+    import io
+    data = b'x' * 300
+    blob_digest = digest(data)
+    session = {'Location': '/v2/a/b/blobs/uploads/u1'}
+    script = [response(202, headers=session),
+              response(202, headers={'Location': '/v2/a/b/blobs/uploads/u1?state=1'}),
+              response(416, {'errors': [{'code': 'BLOB_UPLOAD_INVALID', 'message': 'bad range'}]}),
+              response(202, headers={'Location': '/v2/a/b/blobs/uploads/u2'}),
+              response(201, headers={'Docker-Content-Digest': blob_digest})]
+    client, adapter, _sleeps = make_client(script)
+    client.upload_blob('a/b', blob_digest, len(data), lambda: io.BytesIO(data), chunk_size=100, monolithic_limit=100)
+    assert [r.method for r in adapter.requests] == ['POST', 'PATCH', 'PATCH', 'POST', 'PUT']
+    final = adapter.requests[-1]
+    assert '/uploads/u2?digest=sha256' in final.url and final.headers['Content-Length'] == '300'

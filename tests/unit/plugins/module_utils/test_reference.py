@@ -149,3 +149,31 @@ def test_same_origin():
     assert address.same_origin('https://r.example:5000/v2/x/tags/list?last=a')
     assert not address.same_origin('https://evil.example/v2/x/tags/list')
     assert not address.same_origin('http://r.example:5000/v2/')
+
+
+@pytest.mark.parametrize('value,expected', [
+    ('v1.0.0-amd64', (None, 'v1.0.0-amd64')),
+    ('sha256:' + 'a' * 64, (None, 'sha256:' + 'a' * 64)),
+    ('team/app:v1', ('team/app', 'v1')),
+    ('team/app@sha256:' + 'b' * 64, ('team/app', 'sha256:' + 'b' * 64)),
+    ('r.example:5000/team/app:v1', ('team/app', 'v1')),
+    ('R.EXAMPLE:5000/team/app:v1', ('team/app', 'v1')),
+    ('app:v1', ('app', 'v1')),
+])
+def test_parse_image_reference(value, expected):
+    from ansible_collections.regops.registry.plugins.module_utils._reference import parse_image_reference
+    assert parse_image_reference(value, parse_registry('r.example:5000')) == expected
+
+
+@pytest.mark.parametrize('value,message', [
+    ('other.example/team/app:v1', 'on another registry'),
+    ('r.example:5001/team/app:v1', 'on another registry'),
+    ('team/app', 'no tag or digest'),
+    ('Team/App:v1', 'invalid repository name'),
+    ('team/app:-bad', 'invalid tag'),
+    ('', 'empty'),
+])
+def test_parse_image_reference_rejects(value, message):
+    from ansible_collections.regops.registry.plugins.module_utils._reference import parse_image_reference
+    with pytest.raises(InvalidInputError, match=message):
+        parse_image_reference(value, parse_registry('r.example:5000'))

@@ -1,0 +1,128 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) regops.registry contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# This module util is PRIVATE to the collection: it may change at any time.
+"""Pointing tags at a manifest: the plan (one HEAD per tag, immutable tags checked before any write), the
+writes (the manifest's exact bytes, one PUT per new or moved tag, in order) and the result every module reports.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ansible_collections.regops.registry.plugins.module_utils._errors import ImmutableTagError, InvalidInputError, RegistryError
+
+CREATED = 'created'
+MOVED = 'moved'
+UNCHANGED = 'unchanged'
+SKIPPED = 'skipped'
+ACTIONS = (CREATED, MOVED, UNCHANGED, SKIPPED)
+
+
+class TagChange(object):
+    __slots__ = ('tag', 'kind', 'action', 'before', 'after', 'reason')
+
+    def __init__(self, tag, kind, action, before, after, reason=None):
+        self.tag = tag
+        self.kind = kind
+        self.action = action
+        self.before = before
+        self.after = after
+        self.reason = reason
+
+    def as_dict(self):
+        entry = {'tag': self.tag, 'action': self.action, 'before': self.before, 'after': self.after, 'kind': self.kind}
+        if self.reason:
+            entry['reason'] = self.reason
+        return entry
+
+
+def compile_immutable(patterns):
+    compiled = []
+    for pattern in patterns:
+        try:
+            compiled.append(re.compile(pattern))
+        except re.error as exc:
+            raise InvalidInputError('immutable pattern %r is not a valid regular expression: %s' % (pattern, exc))
+    return compiled
+
+
+def plan_tag_changes(client, repository, digest, wanted, patterns):
+    """``wanted`` maps tag to (kind, reason it is held back or None), in write order. Reads only.
+
+    Raises ImmutableTagError, naming every offending tag, before anything is written.
+    """
+    changes = []
+    for tag, (kind, reason) in wanted.items():
+        head = client.head_manifest(repository, tag)
+        before = head.digest if head else None
+        if reason:
+            changes.append(TagChange(tag, kind, SKIPPED, before, before, reason))
+        elif before is None:
+            changes.append(TagChange(tag, kind, CREATED, None, digest))
+        elif before == digest:
+            changes.append(TagChange(tag, kind, UNCHANGED, before, before))
+        else:
+            changes.append(TagChange(tag, kind, MOVED, before, digest))
+
+    refused = [c for c in changes if c.action == MOVED and any(p.search(c.tag) for p in patterns)]
+    if refused:
+        details = '; '.join('%s is %s, requested %s' % (c.tag, c.before, c.after) for c in refused)
+        raise ImmutableTagError(
+            'refusing to move immutable tag%s (%s); nothing was written' % ('s' if len(refused) > 1 else '', details),
+            registry=client.address.name, repository=repository,
+            hint='A full release tag never moves: release a new version instead (or narrow the immutable option)')
+    return changes
+
+
+def apply_tag_changes(client, repository, manifest, changes):
+    """Write the new and moved tags.
+
+    If a write fails after others succeeded, the error says which tags were
+    already written and the failure result reports ``changed: true``.
+    """
+    written = []
+    try:
+        for change in changes:
+            if change.action in (CREATED, MOVED):
+                client.put_manifest(repository, change.tag, manifest)
+                written.append(change.tag)
+    except RegistryError as exc:
+        if written:
+            exc.message = '%s (tags already written before this failure: %s; run again to finish)' % (
+                exc.message, ', '.join(written))
+            exc.facts.update(changed=True, written=written)
+        raise
+
+
+def tags_changed(changes):
+    return any(c.action in (CREATED, MOVED) for c in changes)
+
+
+def tag_summary(changes):
+    counts = dict((action, 0) for action in ACTIONS)
+    for change in changes:
+        counts[change.action] += 1
+    return '%d created, %d moved, %d unchanged, %d skipped' % tuple(counts[a] for a in ACTIONS)
+
+
+def tag_result(client, repository, manifest, changes, diff=False):
+    """The result facts every module reports about the tags it set."""
+    result = {
+        'registry': client.address.name,
+        'repository': repository,
+        'digest': manifest.digest,
+        'media_type': manifest.media_type,
+        'tags': [c.as_dict() for c in changes],
+    }
+    if diff:
+        place = '%s/%s' % (client.address.name, repository)
+        result['diff'] = {
+            'before_header': '%s (tag: digest)' % place,
+            'after_header': '%s (tag: digest)' % place,
+            'before': dict((c.tag, c.before) for c in changes if c.before),
+            'after': dict((c.tag, c.after) for c in changes if c.after),
+        }
+    return result

@@ -1,0 +1,247 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) regops.registry contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: manifest_push
+short_description: Push multi-arch indexes, and images from OCI layouts or docker archives, without a Docker daemon
+version_added: 0.1.0
+description:
+  - Replaces C(docker manifest create/push) and C(docker push) in a release pipeline, through the registry's HTTP API.
+  - With O(manifests), assembles a multi-arch index of images already in the registry and points O(tags) at it.
+    Docker schema 2 images make a Docker manifest list, OCI images an OCI image index; mixing them, or listing an
+    index, is refused. Images from another repository of the same registry are brought in first (their blobs
+    mounted, or copied when the registry declines), then the child manifest by digest; the index goes up last.
+  - With O(src), pushes an image from disk, an OCI image layout directory or a C(docker save) tarball. A layout
+    whose image is an index pushes every child and then the index.
+  - Everything is read and verified first (every blob of O(src) is hashed; a corrupt source is refused before
+    anything is written), then blobs go up, then manifests, then tags. Blobs the repository has are skipped;
+    the same input gives the same bytes, so a rerun transfers nothing and reports C(changed=false).
+  - Full release tags are immutable as in M(regops.registry.tag_set), checked before anything is written.
+author:
+  - regops.registry maintainers (@regops)
+extends_documentation_fragment:
+  - regops.registry._connection
+  - regops.registry._attributes
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Reports what would be uploaded (count and bytes), mounted and written. A missing blob counts as mounted
+        when one of the O(mount_from) repositories has it.
+  diff_mode:
+    support: full
+    details:
+      - The diff shows, per tag, the digest before and after.
+options:
+  repository:
+    description:
+      - The repository to push to, for example C(battlescope/ingestion-service).
+    type: str
+    required: true
+  tags:
+    description:
+      - Tags to point at the pushed image or index. At least one.
+    type: list
+    elements: str
+    required: true
+  manifests:
+    description:
+      - Images for a multi-arch index, in the order they are listed in it.
+      - Mutually exclusive with O(src); one of the two is required.
+    type: list
+    elements: dict
+    suboptions:
+      ref:
+        description:
+          - A tag or digest in O(repository), or a reference to another repository of the same registry
+            (C(team/app:v1), C(team/app@sha256:...), C(registry.example.com:5000/team/app:v1)).
+        type: str
+        required: true
+      platform:
+        description:
+          - The platform of this image in the index, with keys C(os) and C(architecture) (required) and
+            C(variant), C(os.version), C(os.features).
+          - Read from the image's config when not given.
+        type: dict
+  src:
+    description:
+      - An OCI image layout directory (for example what C(skopeo copy ... oci:DIR) or an unpacked
+        C(docker buildx build --output type=oci) writes), or a C(docker save) tarball.
+      - The layers of a docker archive are compressed with gzip, reproducibly, and described by a Docker schema 2
+        manifest, so the image ID stays the same.
+    type: path
+  src_ref:
+    description:
+      - When O(src) holds several images, the one to push, by its name in the layout
+        (C(org.opencontainers.image.ref.name)) or one of its C(RepoTags) in a docker archive.
+    type: str
+  mount_from:
+    description:
+      - With O(src), repositories of the same registry that may already hold some of the blobs; they are mounted
+        from there instead of uploaded.
+    type: list
+    elements: str
+    default: []
+  parallel:
+    description:
+      - With O(src), how many blobs are uploaded at once (1 to 32).
+    type: int
+    default: 4
+  immutable:
+    description:
+      - Python regular expressions (searched in the tag) of tags that must never move to another digest.
+      - The default matches every full version tag with any suffix, as in M(regops.registry.tag_set).
+    type: list
+    elements: str
+    default: ['^v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z._-]+)?$']
+seealso:
+  - module: regops.registry.tag_set
+'''
+
+EXAMPLES = r'''
+- name: Assemble the multi-arch index of a release from its per-architecture images
+  regops.registry.manifest_push:
+    registry: registry.example.com:5000
+    ca_path: /etc/regops/ca.crt
+    repository: battlescope/ingestion-service
+    manifests:
+      - ref: v3.0.0-amd64
+      - ref: v3.0.0-arm64
+    tags:
+      - v3.0.0
+
+- name: Push an image saved with docker save
+  regops.registry.manifest_push:
+    registry: registry.example.com:5000
+    repository: battlescope/ingestion-service
+    src: /build/ingestion-service-amd64.tar
+    tags:
+      - 3.0.0-amd64
+  register: pushed
+
+- name: Push a two-platform OCI layout, mounting shared layers from the base image repository
+  regops.registry.manifest_push:
+    registry: registry.example.com:5000
+    repository: battlescope/ingestion-service
+    src: /build/oci-layout
+    mount_from:
+      - battlescope/base
+    tags:
+      - 3.0.0
+'''
+
+RETURN = r'''
+msg:
+  description: A one-line summary of what was pushed (or would be, in check mode).
+  returned: always
+  type: str
+registry:
+  description: The registry, as C(host:port).
+  returned: success
+  type: str
+repository:
+  description: The repository.
+  returned: success
+  type: str
+digest:
+  description: The digest of the pushed image or index, which the tags point at.
+  returned: success
+  type: str
+  sample: sha256:4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945
+media_type:
+  description: Its media type.
+  returned: success
+  type: str
+  sample: application/vnd.oci.image.index.v1+json
+tags:
+  description: One entry per tag, as returned by M(regops.registry.tag_set).
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    tag:
+      description: The tag.
+      type: str
+      returned: always
+    action:
+      description: C(created), C(moved) or C(unchanged).
+      type: str
+      returned: always
+    kind:
+      description: Always C(tag).
+      type: str
+      returned: always
+    before:
+      description: The tag's digest before, or null.
+      type: str
+      returned: always
+    after:
+      description: The tag's digest after.
+      type: str
+      returned: always
+blobs:
+  description: What happened to the blobs (in check mode, what would).
+  returned: success
+  type: dict
+  contains:
+    present:
+      description: Blobs the repository already had.
+      type: int
+      returned: always
+    uploaded:
+      description: Blobs uploaded (or copied through this host when a mount was declined).
+      type: int
+      returned: always
+    mounted:
+      description: Blobs mounted from another repository, with no bytes sent.
+      type: int
+      returned: always
+    bytes_sent:
+      description: Blob bytes sent.
+      type: int
+      returned: always
+manifests_written:
+  description: Manifests written, the children of an index and the index or image itself.
+  returned: success
+  type: int
+error:
+  description: The type of error, when the module fails.
+  returned: failure
+  type: str
+'''
+
+from ansible_collections.regops.registry.plugins.module_utils._manifest_push import run_manifest_push
+from ansible_collections.regops.registry.plugins.module_utils._module import registry_module, run
+from ansible_collections.regops.registry.plugins.module_utils._semver import DEFAULT_IMMUTABLE
+
+
+def main():
+    module = registry_module(
+        dict(
+            repository=dict(type='str', required=True),
+            tags=dict(type='list', elements='str', required=True),
+            manifests=dict(type='list', elements='dict', options=dict(
+                ref=dict(type='str', required=True),
+                platform=dict(type='dict'),
+            )),
+            src=dict(type='path'),
+            src_ref=dict(type='str'),
+            mount_from=dict(type='list', elements='str', default=[]),
+            parallel=dict(type='int', default=4),
+            immutable=dict(type='list', elements='str', default=list(DEFAULT_IMMUTABLE)),
+        ),
+        supports_check_mode=True,
+        mutually_exclusive=[('manifests', 'src')],
+        required_one_of=[('manifests', 'src')],
+        required_by={'src_ref': 'src'},
+    )
+    run(module, lambda client, m: run_manifest_push(client, m.params, check_mode=m.check_mode, diff=m._diff))
+
+
+if __name__ == '__main__':
+    main()
