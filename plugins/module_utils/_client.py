@@ -50,6 +50,7 @@ from urllib.parse import quote, urlencode, urljoin
 
 try:
     import requests
+    import requests.adapters
     import requests.exceptions
     HAS_REQUESTS = True
     REQUESTS_IMPORT_ERROR = None
@@ -74,6 +75,7 @@ RETRY_STATUS = (429, 500, 502, 503, 504)
 MONOLITHIC_LIMIT = 32 * 1024 * 1024
 DEFAULT_CHUNK_SIZE = 16 * 1024 * 1024
 USER_AGENT = 'regops.registry'
+MAX_PARALLEL = 32
 TOKEN_EXPIRY_MARGIN = 10.0
 
 
@@ -204,7 +206,12 @@ class RegistryClient(object):
         self.backoff = backoff
         self.max_delay = max_delay
         self._sleep = sleep
-        self.session = session or requests.Session()
+        if session is None:
+            session = requests.Session()
+            # Room for the largest number of parallel uploads a module allows.
+            for prefix in ('https://', 'http://'):
+                session.mount(prefix, requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=MAX_PARALLEL))
+        self.session = session
         self.session.headers['User-Agent'] = USER_AGENT
         # Passed on every request: a session-level verify loses to REQUESTS_CA_BUNDLE in requests.
         # An explicit validate_certs: false wins over ca_path.
@@ -223,6 +230,8 @@ class RegistryClient(object):
         self._tokens = {}
         # Token state is shared by the threads of a parallel upload.
         self._lock = threading.RLock()
+        # The latest upload session URL of each blob being sent in chunks (to cancel it on failure).
+        self._last_session = {}
 
     # ------------------------------------------------------------------ auth
 
@@ -624,11 +633,7 @@ class RegistryClient(object):
                                 extra_scopes=(self._scope(from_repository, ('pull',)),))
         if response.status_code == 201:
             return True
-        try:
-            self.request('DELETE', self._session_url(response, repository, digest), repository, ('pull', 'push'),
-                         expected=(200, 202, 204, 404), reference=digest)
-        except RegistryError:
-            pass  # an abandoned session expires on the registry; the upload goes on either way
+        self._cancel_upload(self._session_url(response, repository, digest), repository, digest)
         return False
 
     def _start_upload(self, repository, digest):
@@ -637,7 +642,23 @@ class RegistryClient(object):
         return self._session_url(response, repository, digest)
 
     def _upload_chunks(self, repository, digest, size, open_blob, chunk_size, url):
-        """PATCH the blob in order, ``chunk_size`` bytes at a time; returns the session URL to close."""
+        """PATCH the blob in order, ``chunk_size`` bytes at a time; returns the session URL to close.
+
+        A refused chunk cancels the session (best effort) before the error goes up.
+        """
+        try:
+            return self._patch_chunks(repository, digest, size, open_blob, chunk_size, url)
+        except RegistryError:
+            self._cancel_upload(self._last_session.get(digest, url), repository, digest)
+            raise
+
+    def _cancel_upload(self, url, repository, digest):
+        try:
+            self.request('DELETE', url, repository, ('pull', 'push'), expected=(200, 202, 204, 404), reference=digest)
+        except RegistryError:
+            pass  # an abandoned session expires on the registry
+
+    def _patch_chunks(self, repository, digest, size, open_blob, chunk_size, url):
         with open_blob() as blob:
             offset = 0
             while offset < size:
@@ -651,7 +672,9 @@ class RegistryClient(object):
                                         expected=(202,), reference=digest)
                 # Position is what was sent: some registries report a stale Range.
                 offset += len(chunk)
-                url = self._session_url(response, repository, digest)
+                url = self._last_session[digest] = self._session_url(response, repository, digest)
+                # One chunk in memory at a time: the response holds its request, whose body is this chunk.
+                chunk = response = None
         return url
 
     def upload_blob(self, repository, digest, size, open_blob, chunk_size=DEFAULT_CHUNK_SIZE,
@@ -668,15 +691,19 @@ class RegistryClient(object):
             try:
                 url = self._upload_chunks(repository, digest, size, open_blob, chunk_size, url)
                 chunked = True
-            except (RegistryProtocolError, UnsupportedError):
-                # The registry refused a chunk (400, 405, 416...): abandon that session, send it all in one PUT.
+            except (RegistryProtocolError, UnsupportedError) as exc:
+                if exc.status == 413:
+                    raise  # too large already in chunks: one bigger PUT cannot do better
+                # The registry refused a chunk (400, 405, 416...): send it all in one PUT, in a new session.
                 url = self._start_upload(repository, digest)
         final = url + ('&' if '?' in url else '?') + urlencode({'digest': digest})
         headers = {'Content-Type': 'application/octet-stream'}
         if not chunked:
             headers['Content-Length'] = str(size)
-        response = self.request('PUT', final, repository, ('pull', 'push'), headers=headers,
-                                data=b'' if chunked else open_blob, expected=(201,), reference=digest)
+        # An empty body goes as bytes: requests would send an empty file object chunked, with no terminator.
+        body = b'' if chunked or size == 0 else open_blob
+        response = self.request('PUT', final, repository, ('pull', 'push'), headers=headers, data=body,
+                                expected=(201,), reference=digest)
         stored = (response.headers.get('Docker-Content-Digest') or '').strip()
         if stored and stored != digest:
             raise RegistryProtocolError('the registry stored the blob as %s' % stored, registry=self.address.name,

@@ -97,7 +97,7 @@ def _hash_file(path, algorithm):
     return '%s:%s' % (algorithm, digest.hexdigest()), size
 
 
-def _load_json(data, what):
+def load_json(data, what):
     try:
         doc = json.loads(data.decode('utf-8'))
     except (ValueError, UnicodeDecodeError) as exc:
@@ -107,7 +107,7 @@ def _load_json(data, what):
     return doc
 
 
-def _descriptor(desc, what):
+def descriptor(desc, what):
     """Check a descriptor's digest, size and media type; return them."""
     if not isinstance(desc, dict) or not is_digest(desc.get('digest')) or not isinstance(desc.get('size'), int):
         raise InvalidInputError('%s has a malformed descriptor (digest and size are required)' % what)
@@ -129,7 +129,7 @@ class _Layout(object):
 
     def verified_blob(self, desc, what):
         """A BlobSource for ``desc``, after hashing the file and checking its size."""
-        digest, size, media_type = _descriptor(desc, what)
+        digest, size, media_type = descriptor(desc, what)
         path = self.blob_path(digest)
         if not os.path.isfile(path):
             raise InvalidInputError('%s: blob %s is missing from the layout %s' % (what, digest, self.path))
@@ -148,7 +148,7 @@ class _Layout(object):
             raise InvalidInputError('%s: manifest %s is %d bytes, too large for a manifest' % (what, blob.digest, blob.size))
         with blob.open() as f:
             content = f.read()
-        doc = _load_json(content, '%s: manifest %s' % (what, blob.digest))
+        doc = load_json(content, '%s: manifest %s' % (what, blob.digest))
         media_type = blob.media_type or doc.get('mediaType') or (OCI_INDEX if 'manifests' in doc else OCI_MANIFEST)
         if media_type not in MANIFEST_MEDIA_TYPES:
             raise UnsupportedError('%s: %s has media type %r, which is not an image manifest or index' % (what, blob.digest, media_type))
@@ -162,29 +162,35 @@ def load_oci_layout(path, ref=None):
     if not os.path.isfile(marker):
         raise InvalidInputError('%s is not an OCI image layout (no oci-layout file)' % path)
     with open(marker, 'rb') as f:
-        version = _load_json(f.read(), '%s/oci-layout' % path).get('imageLayoutVersion')
+        version = load_json(f.read(), '%s/oci-layout' % path).get('imageLayoutVersion')
     if version != '1.0.0':
         raise UnsupportedError('%s: OCI layout version %r is not supported (1.0.0 is)' % (path, version))
     try:
         with open(os.path.join(path, 'index.json'), 'rb') as f:
-            index = _load_json(f.read(), '%s/index.json' % path)
+            index = load_json(f.read(), '%s/index.json' % path)
     except (IOError, OSError) as exc:
         raise InvalidInputError('%s: index.json cannot be read: %s' % (path, exc))
     entries = index.get('manifests')
     if not isinstance(entries, list) or not entries:
         raise InvalidInputError('%s: index.json lists no manifests' % path)
-    names = [((e.get('annotations') or {}).get(REF_NAME) if isinstance(e, dict) else None) for e in entries]
+    if not all(isinstance(e, dict) for e in entries):
+        raise InvalidInputError('%s: index.json lists malformed descriptors' % path)
+    # An image is known by its ref name, or by its digest when it has none.
+    names = [(e.get('annotations') or {}).get(REF_NAME) or str(e.get('digest')) for e in entries]
     if ref is not None:
-        chosen = [e for e, name in zip(entries, names) if name == ref]
+        chosen = [e for e, name in zip(entries, names) if ref in (name, e.get('digest'))]
+        if not chosen and ref.partition(':')[0] in DIGEST_ALGORITHMS and os.path.isfile(layout.blob_path(ref)):
+            # A manifest inside the layout, for example one platform of an index.
+            chosen = [{'digest': ref, 'size': os.path.getsize(layout.blob_path(ref))}]
         if len(chosen) != 1:
-            raise InvalidInputError('%s: %s image named %r (names: %s)' % (
-                path, 'no' if not chosen else 'more than one', ref, ', '.join(str(n) for n in names)))
+            raise InvalidInputError('%s: %s image named %r (images: %s)' % (
+                path, 'no' if not chosen else 'more than one', ref, ', '.join(names)))
         top = chosen[0]
     elif len(entries) == 1:
         top = entries[0]
     else:
-        raise InvalidInputError('%s holds %d images (names: %s); choose one by its name' % (
-            path, len(entries), ', '.join(str(n) for n in names)))
+        raise InvalidInputError('%s holds %d images (%s); choose one by its name or digest' % (
+            path, len(entries), ', '.join(names)))
 
     what = 'OCI layout %s' % path
     manifests, blobs = [], {}
@@ -193,6 +199,16 @@ def load_oci_layout(path, ref=None):
         children = top_doc.get('manifests')
         if not isinstance(children, list) or not children:
             raise InvalidInputError('%s: the index %s lists no manifests' % (what, top_manifest.digest))
+        absent = []
+        for child in children:
+            digest = descriptor(child, what)[0]
+            if not os.path.isfile(layout.blob_path(digest)):
+                platform = child.get('platform') or {}
+                absent.append('/'.join(str(platform[k]) for k in ('os', 'architecture', 'variant') if platform.get(k)) or digest)
+        if absent:
+            raise InvalidInputError(
+                '%s: the index %s lists platforms whose images are not in the layout (%s); export every platform, '
+                'or push one platform with src_ref set to its manifest digest' % (what, top_manifest.digest, ', '.join(absent)))
         for child in children:
             manifest, doc = layout.verified_manifest(child, what)
             if manifest.media_type in (OCI_INDEX, DOCKER_MANIFEST_LIST):
@@ -211,7 +227,7 @@ def _collect_image_blobs(layout, manifest, doc, blobs, what):
     if doc.get('config') is None:
         raise InvalidInputError('%s: the manifest %s has no config' % (what, manifest.digest))
     for desc in descriptors:
-        digest, _size, _media_type = _descriptor(desc, what)
+        digest, _size, _media_type = descriptor(desc, what)
         if digest in blobs:
             continue
         if desc.get('urls') and not os.path.isfile(layout.blob_path(digest)):
@@ -305,7 +321,7 @@ def _load_docker_archive(path, workdir, ref):
             config = f.read(_MAX_DOCUMENT + 1)
         if len(config) > _MAX_DOCUMENT:
             raise InvalidInputError('%s: the image config is too large' % what)
-        diff_ids = ((_load_json(config, '%s: image config' % what).get('rootfs') or {}).get('diff_ids')) or []
+        diff_ids = ((load_json(config, '%s: image config' % what).get('rootfs') or {}).get('diff_ids')) or []
         if len(diff_ids) != len(entry['Layers']):
             raise InvalidInputError('%s: the image config lists %d layers, manifest.json %d; the archive is corrupt'
                                     % (what, len(diff_ids), len(entry['Layers'])))

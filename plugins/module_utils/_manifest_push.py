@@ -19,14 +19,14 @@ blobs, then the manifests that use them, then the tags. Check mode stops after t
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
+from ansible_collections.regops.registry.plugins.module_utils._client import MAX_PARALLEL
 from ansible_collections.regops.registry.plugins.module_utils._errors import InvalidInputError, RegistryError, UnsupportedError
-from ansible_collections.regops.registry.plugins.module_utils._image_source import load_source
+from ansible_collections.regops.registry.plugins.module_utils._image_source import descriptor, load_json, load_source
 from ansible_collections.regops.registry.plugins.module_utils._index import INDEX_FOR, build_index, platform_of, validate_platform
 from ansible_collections.regops.registry.plugins.module_utils._reference import (
     parse_image_reference,
@@ -69,8 +69,8 @@ def _validate_common(client, params):
     for tag in tags:
         validate_tag(tag, registry=client.address.name, repository=repository)
     parallel = params['parallel']
-    if not 1 <= parallel <= 32:
-        raise InvalidInputError('parallel must be between 1 and 32, got %d' % parallel)
+    if not 1 <= parallel <= MAX_PARALLEL:
+        raise InvalidInputError('parallel must be between 1 and %d, got %d' % (MAX_PARALLEL, parallel))
     return repository, list(dict.fromkeys(tags)), compile_immutable(params['immutable']), parallel
 
 
@@ -79,7 +79,7 @@ def run_manifest_push(client, params, check_mode=False, diff=False):
     repository, tags, patterns, parallel = _validate_common(client, params)
     mount_from = [validate_repository(r, registry=client.address.name) for r in params['mount_from']]
     stats = Stats()
-    if params.get('src'):
+    if params['src'] is not None:
         workdir = tempfile.mkdtemp(prefix='regops-push-')
         try:
             top, changes = _push_source(client, repository, tags, patterns, params['src'], params.get('src_ref'), mount_from,
@@ -114,6 +114,35 @@ def _writing(stats, action):
 
 # ------------------------------------------------------------- src: from disk
 
+def _push_blobs_in_parallel(blobs, push_blob, parallel, stats):
+    """Run ``push_blob(blob)`` (True when mounted) for every blob, ``parallel`` at a time.
+
+    Every blob that went up is counted, also when another fails: the first failure cancels what has not
+    started, waits for what has, and is raised after.
+    """
+    failures = []
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        futures = dict((pool.submit(push_blob, blob), blob) for blob in blobs)
+        for future in as_completed(futures):
+            if future.cancelled():
+                continue
+            try:
+                mounted = future.result()
+            except Exception as exc:  # pylint: disable=broad-exception-caught
+                if not failures:
+                    for pending in futures:
+                        pending.cancel()
+                failures.append(exc)
+                continue
+            if mounted:
+                stats.mounted += 1
+            else:
+                stats.uploaded += 1
+                stats.bytes_sent += futures[future].size
+    if failures:
+        raise failures[0]
+
+
 def _push_source(client, repository, tags, patterns, src, src_ref, mount_from, parallel, stats, workdir, check_mode):
     source = load_source(src, os.path.join(workdir, 'layers'), src_ref)
 
@@ -139,24 +168,22 @@ def _push_source(client, repository, tags, patterns, src, src_ref, mount_from, p
     def push_blob(blob):
         for other in mount_from:
             if client.mount_blob(repository, blob.digest, other):
-                return blob, True
-        client.upload_blob(repository, blob.digest, blob.size, blob.open)
-        return blob, False
+                return True
+        try:
+            client.upload_blob(repository, blob.digest, blob.size, blob.open)
+        except (IOError, OSError) as exc:
+            raise InvalidInputError('%s: blob %s could not be read: %s' % (source.description, blob.digest, exc.strerror or exc),
+                                    registry=client.address.name, repository=repository)
+        return False
 
     def write():
-        with ThreadPoolExecutor(max_workers=parallel) as pool:
-            for blob, mounted in pool.map(push_blob, missing):
-                if mounted:
-                    stats.mounted += 1
-                else:
-                    stats.uploaded += 1
-                    stats.bytes_sent += blob.size
+        _push_blobs_in_parallel(missing, push_blob, parallel, stats)
         for manifest in children:
             client.put_manifest(repository, manifest.digest, manifest)
             stats.manifests_written += 1
+        apply_tag_changes(client, repository, source.top, changes)
         if tags_changed(changes):
             stats.manifests_written += 1
-        apply_tag_changes(client, repository, source.top, changes)
 
     _writing(stats, write)
     return source.top, changes
@@ -181,20 +208,26 @@ def _push_index(client, repository, tags, patterns, specs, stats, check_mode):
             raise UnsupportedError('%sis an index (%s), not an image manifest: list the images of each platform instead'
                                    % (where, manifest.media_type), registry=client.address.name, repository=child_repo,
                                    reference=reference)
+        descriptors = _image_descriptors(client, child_repo, reference, manifest)
         if platform is None:
-            config = json.loads(manifest.content.decode('utf-8')).get('config') or {}
-            platform = platform_of(client.get_blob(child_repo, config.get('digest')), where)
-        children.append((manifest, platform, child_repo))
-    index = build_index([(m, p) for m, p, _repo in children])
+            platform = platform_of(client.get_blob(child_repo, descriptors[0]['digest']), where)
+        children.append((manifest, platform, child_repo, descriptors))
+    index = build_index([(m, p) for m, p, _repo, _descriptors in children])
 
     copies = []
-    for manifest, _platform, child_repo in children:
+    planned = set()  # blobs shared by several children are brought in once
+    for manifest, _platform, child_repo, descriptors in children:
         if child_repo == repository or client.head_manifest(repository, manifest.digest) is not None:
             continue
-        doc = json.loads(manifest.content.decode('utf-8'))
-        descriptors = [doc['config']] + list(doc.get('layers') or [])
-        missing = [d for d in descriptors if client.blob_size(repository, d['digest']) is None]
-        stats.present += len(descriptors) - len(missing)
+        missing = []
+        for desc in descriptors:
+            if desc['digest'] in planned:
+                continue
+            planned.add(desc['digest'])
+            if client.blob_size(repository, desc['digest']) is None:
+                missing.append(desc)
+            else:
+                stats.present += 1
         copies.append((manifest, child_repo, missing))
     changes = plan_tag_changes(client, repository, index.digest, dict((t, ('tag', None)) for t in tags), patterns)
 
@@ -215,12 +248,24 @@ def _push_index(client, repository, tags, patterns, specs, stats, check_mode):
                     stats.bytes_sent += desc['size']
             client.put_manifest(repository, manifest.digest, manifest)
             stats.manifests_written += 1
+        apply_tag_changes(client, repository, index, changes)
         if tags_changed(changes):
             stats.manifests_written += 1
-        apply_tag_changes(client, repository, index, changes)
 
     _writing(stats, write)
     return index, changes
+
+
+def _image_descriptors(client, repository, reference, manifest):
+    """The config and layer descriptors of an image manifest, checked; typed errors for malformed documents."""
+    what = '%s/%s@%s' % (client.address.name, repository, manifest.digest)
+    doc = load_json(manifest.content, 'the manifest %s' % what)
+    if not isinstance(doc.get('config'), dict) or not isinstance(doc.get('layers') or [], list):
+        raise InvalidInputError('the manifest %s (%s) has no valid config or layers' % (what, reference))
+    descriptors = [doc['config']] + list(doc.get('layers') or [])
+    for desc in descriptors:
+        descriptor(desc, 'the manifest %s' % what)
+    return descriptors
 
 
 def _copy_blob(client, from_repository, repository, digest):

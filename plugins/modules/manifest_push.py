@@ -31,8 +31,9 @@ attributes:
   check_mode:
     support: full
     details:
-      - Reports what would be uploaded (count and bytes), mounted and written. A missing blob counts as mounted
-        when one of the O(mount_from) repositories has it.
+      - Reports what would be uploaded (count and bytes), mounted and written. With O(src), a missing blob counts
+        as mounted when one of the O(mount_from) repositories has it. With O(manifests), the missing blobs of
+        children from other repositories count as mounted; a registry that declines a mount has them copied instead.
   diff_mode:
     support: full
     details:
@@ -72,13 +73,16 @@ options:
     description:
       - An OCI image layout directory (for example what C(skopeo copy ... oci:DIR) or an unpacked
         C(docker buildx build --output type=oci) writes), or a C(docker save) tarball.
-      - The layers of a docker archive are compressed with gzip, reproducibly, and described by a Docker schema 2
-        manifest, so the image ID stays the same.
+      - The layers of a docker archive are compressed with gzip and described by a Docker schema 2 manifest, so the
+        image ID stays the same. The compression is reproducible for a given zlib; rerunning the same push from a
+        host with another zlib build (zlib-ng, hardware deflate) gives other layer digests, and an immutable tag then
+        refuses the new manifest.
     type: path
   src_ref:
     description:
       - When O(src) holds several images, the one to push, by its name in the layout
         (C(org.opencontainers.image.ref.name)) or one of its C(RepoTags) in a docker archive.
+      - In a layout, also a manifest digest, for example one platform of an index whose other platforms were not exported.
     type: str
   mount_from:
     description:

@@ -115,3 +115,35 @@ def test_download_blob_streams_to_a_file_and_checks_the_digest(registry, repo, t
     target = tmp_path / 'blob'
     assert client.download_blob(repo, digest, str(target)) == len(data)
     assert target.read_bytes() == data
+
+
+def test_an_empty_blob_goes_up(registry, repo):
+    client = client_for(registry)
+    data, digest = blob(0)
+    client.upload_blob(repo, digest, 0, opener(data))
+    assert client.blob_size(repo, digest) == 0
+
+
+@pytest.mark.parametrize('size,bound', [(30 * 1024 * 1024, 4 * 1024 * 1024), (80 * 1024 * 1024, 24 * 1024 * 1024)])
+def test_memory_stays_bounded_whatever_the_blob_size(registry, repo, tmp_path, size, bound):
+    """A 30 MiB blob goes in one streamed PUT, an 80 MiB one in 16 MiB chunks: Python's peak allocation stays
+    near one chunk, not the blob size."""
+    import tracemalloc
+    path = tmp_path / 'big'
+    hasher = hashlib.sha256()
+    with open(path, 'wb') as f:
+        for _i in range(size // (1024 * 1024)):
+            piece = os.urandom(1024 * 1024)
+            hasher.update(piece)
+            f.write(piece)
+    digest = 'sha256:' + hasher.hexdigest()
+    client = client_for(registry)
+    client.blob_size(repo, digest)  # authenticate first: only the upload is measured
+    tracemalloc.start()
+    try:
+        client.upload_blob(repo, digest, size, lambda: open(path, 'rb'))
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert client.blob_size(repo, digest) == size
+    assert peak < bound, peak

@@ -89,7 +89,7 @@ def test_mixed_formats_and_nested_indexes_are_refused_unwritten(ansible, conn, r
     nested = push(ansible, conn, repository=repo, tags=['x'], manifests=[{'ref': 'index'}]).result
     log.freeze()
     assert mixed['error'] == 'UnsupportedError' and 'mix Docker schema 2 and OCI' in mixed['msg']
-    assert nested['error'] == 'UnsupportedError' and 'is an index' in nested['msg'] and 'index' in nested['msg']
+    assert nested['error'] == 'UnsupportedError' and 'is an index' in nested['msg'] and 'manifests[1]' in nested['msg']
     assert log.writes() == []
 
 
@@ -97,11 +97,14 @@ def test_children_from_another_repository_are_mounted_first(ansible, conn, regis
     source_repo = repo + '-builds'
     amd = images.push(source_repo, 'amd64', arch='amd64')
     arm = images.push(source_repo, 'arm64', arch='arm64')
+    children = [{'ref': '%s:amd64' % source_repo}, {'ref': '%s/%s@%s' % (registry.host, source_repo, arm)}]
+    planned = push(ansible, conn, check=True, repository=repo, tags=['v2.0.0'], manifests=children).result
     log = Log(registry)
-    out = push(ansible, conn, repository=repo, tags=['v2.0.0'],
-               manifests=[{'ref': '%s:amd64' % source_repo}, {'ref': '%s/%s@%s' % (registry.host, source_repo, arm)}])
+    out = push(ansible, conn, repository=repo, tags=['v2.0.0'], manifests=children)
     log.freeze()
     result = out.result
+    assert (planned['blobs'], planned['manifests_written'], planned['digest']) == (
+        result['blobs'], result['manifests_written'], result['digest'])
     assert result['changed'] is True, result
     assert result['blobs'] == {'present': 0, 'uploaded': 0, 'mounted': 6, 'bytes_sent': 0}
     assert result['manifests_written'] == 3
@@ -260,3 +263,16 @@ def test_bad_input(ansible, conn, registry, images, repo, args, message):
     log.freeze()
     assert result.get('failed') is True and message in result['msg'], result
     assert log.writes() == []
+
+
+def test_a_large_layer_goes_up_in_chunks_through_the_module(ansible, conn, registry, repo, tmp_path):
+    layout = str(tmp_path / 'layout')
+    make_layout(layout, layers=1, layer_size=40 * 1024 * 1024)
+    log = Log(registry)
+    out = push(ansible, conn, repository=repo, src=layout, tags=['big'])
+    log.freeze()
+    assert out.result['changed'] is True, out.result
+    patches = [e for e in log.entries() if e[0] == 'PATCH']
+    assert len(patches) == 3 and all(status == 202 for _m, _p, status in patches)  # 16 + 16 + ~8 MiB
+    layer = json.loads(raw_manifest(registry, repo, 'big').content)['layers'][0]
+    assert registry.raw('HEAD', '/v2/%s/blobs/%s' % (repo, layer['digest'])).headers['Content-Length'] == str(layer['size'])

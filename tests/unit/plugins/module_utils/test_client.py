@@ -40,6 +40,7 @@ def response(status=200, body=b'', headers=None, url=''):
     r = requests.Response()
     r.status_code = status
     r._content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    r._content_consumed = True  # iter_content serves _content
     r.headers = CaseInsensitiveDict(headers or {})
     r.url = url
     return r
@@ -454,10 +455,29 @@ def test_refused_chunk_falls_back_to_one_put():
     script = [response(202, headers=session),
               response(202, headers={'Location': '/v2/a/b/blobs/uploads/u1?state=1'}),
               response(416, {'errors': [{'code': 'BLOB_UPLOAD_INVALID', 'message': 'bad range'}]}),
+              response(204),
               response(202, headers={'Location': '/v2/a/b/blobs/uploads/u2'}),
               response(201, headers={'Docker-Content-Digest': blob_digest})]
     client, adapter, _sleeps = make_client(script)
     client.upload_blob('a/b', blob_digest, len(data), lambda: io.BytesIO(data), chunk_size=100, monolithic_limit=100)
-    assert [r.method for r in adapter.requests] == ['POST', 'PATCH', 'PATCH', 'POST', 'PUT']
+    assert [r.method for r in adapter.requests] == ['POST', 'PATCH', 'PATCH', 'DELETE', 'POST', 'PUT']
+    assert adapter.requests[3].url.endswith('/uploads/u1?state=1')  # the refused session is cancelled
     final = adapter.requests[-1]
     assert '/uploads/u2?digest=sha256' in final.url and final.headers['Content-Length'] == '300'
+
+
+def test_chunk_too_large_is_not_retried_as_a_bigger_put():
+    import io
+    data = b'y' * 300
+    script = [response(202, headers={'Location': '/v2/a/b/blobs/uploads/u1'}),
+              response(413, {'errors': [{'code': 'SIZE_INVALID', 'message': 'too large'}]}), response(204)]
+    client, adapter, _sleeps = make_client(script)
+    with pytest.raises(RegistryProtocolError, match='413'):
+        client.upload_blob('a/b', digest(data), len(data), lambda: io.BytesIO(data), chunk_size=100, monolithic_limit=100)
+    assert [r.method for r in adapter.requests] == ['POST', 'PATCH', 'DELETE']
+
+
+def test_download_with_wrong_content_is_refused(tmp_path):
+    client, _adapter, _sleeps = make_client([response(200, b'not what was asked')])
+    with pytest.raises(RegistryProtocolError, match='does not match its digest'):
+        client.download_blob('a/b', 'sha256:' + 'a' * 64, str(tmp_path / 'blob'))

@@ -170,3 +170,42 @@ def test_not_an_archive(tmp_path):
     (tmp_path / 'x.tar').write_bytes(b'not a tar at all' * 100)
     with pytest.raises(InvalidInputError):
         load_source(str(tmp_path / 'x.tar'), str(tmp_path / 'work'))
+
+
+def test_layout_with_only_some_platforms_of_its_index(tmp_path):
+    layout = str(tmp_path / 'l')
+    make_layout(layout, platforms=['amd64', 'arm64'])
+    index = json.loads(load_source(layout, str(tmp_path / 'w')).top.content)
+    arm64 = [d for d in index['manifests'] if d['platform']['architecture'] == 'arm64'][0]['digest']
+    amd64 = [d for d in index['manifests'] if d['platform']['architecture'] == 'amd64'][0]['digest']
+    os.remove(os.path.join(layout, 'blobs', 'sha256', arm64.split(':')[1]))
+    with pytest.raises(InvalidInputError, match=r'platforms whose images are not in the layout \(linux/arm64\)'):
+        load_source(layout, str(tmp_path / 'w'))
+    one = load_source(layout, str(tmp_path / 'w'), ref=amd64)
+    assert [m.digest for m in one.manifests] == [amd64] and one.top.media_type == OCI_MANIFEST
+
+
+def test_unnamed_images_are_listed_and_chosen_by_digest(tmp_path):
+    first = make_layout(str(tmp_path / 'a'), tag='one')
+    make_layout(str(tmp_path / 'b'), tag='two')
+    for path in blob_files(str(tmp_path / 'b')):
+        os.replace(path, os.path.join(str(tmp_path / 'a'), 'blobs', 'sha256', os.path.basename(path)))
+    index_a = json.loads((tmp_path / 'a' / 'index.json').read_text())
+    index_a['manifests'] += json.loads((tmp_path / 'b' / 'index.json').read_text())['manifests']
+    for entry in index_a['manifests']:
+        del entry['annotations']
+    (tmp_path / 'a' / 'index.json').write_text(json.dumps(index_a))
+    with pytest.raises(InvalidInputError, match=first):
+        load_source(str(tmp_path / 'a'), str(tmp_path / 'work'))
+    assert load_source(str(tmp_path / 'a'), str(tmp_path / 'work'), ref=first).top.digest == first
+
+
+def test_a_layout_of_something_else_than_an_image_is_refused(tmp_path):
+    from ansible_collections.regops.registry.plugins.module_utils._errors import UnsupportedError
+    layout = tmp_path / 'l'
+    make_layout(str(layout))
+    index = json.loads((layout / 'index.json').read_text())
+    index['manifests'][0]['mediaType'] = 'application/vnd.cncf.helm.chart.content.v1.tar+gzip'
+    (layout / 'index.json').write_text(json.dumps(index))
+    with pytest.raises(UnsupportedError, match='not an image manifest or index'):
+        load_source(str(layout), str(tmp_path / 'work'))

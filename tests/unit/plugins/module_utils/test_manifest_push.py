@@ -1,11 +1,18 @@
 """manifest_push planner paths a real registry cannot be made to take (a declined mount), on an in-memory client."""
 
 import json
+import re
+import threading
+
+import pytest
 
 from ansible_collections.regops.registry.plugins.module_utils._client import OCI_MANIFEST, Manifest, ManifestHead, compute_digest
 from ansible_collections.regops.registry.plugins.module_utils._manifest_push import run_manifest_push
 from ansible_collections.regops.registry.plugins.module_utils._reference import parse_registry
+from ansible_collections.regops.registry.plugins.module_utils._errors import InvalidInputError, RegistryConnectionError
 from ansible_collections.regops.registry.plugins.module_utils._semver import DEFAULT_IMMUTABLE
+from ansible_collections.regops.registry.plugins.module_utils._image_source import load_source
+from tests.support.images import make_layout
 
 
 class Registry(object):
@@ -16,15 +23,23 @@ class Registry(object):
         self.manifests = {}  # (repo, ref) -> Manifest
         self.blobs = {}  # (repo, digest) -> bytes
         self.calls = []
+        self.fail = set()  # digests or tags whose upload or put fails
+        self.lock = threading.Lock()
 
-    def add_image(self, repo, tag, arch):
+    def refuse(self, what, repo, ref):
+        if ref in self.fail:
+            raise RegistryConnectionError('the registry answered HTTP 503 after 5 attempts', registry=self.address.name,
+                                          repository=repo, reference=ref)
+
+    def add_image(self, repo, tag, arch, layer=None, doc_override=None):
         config = json.dumps({'architecture': arch, 'os': 'linux'}).encode()
-        layer = ('layer-' + arch).encode()
+        layer = layer or ('layer-' + arch).encode()
         for data in (config, layer):
             self.blobs[(repo, compute_digest(data))] = data
         doc = {'schemaVersion': 2, 'mediaType': OCI_MANIFEST,
                'config': {'mediaType': 'application/vnd.oci.image.config.v1+json', 'digest': compute_digest(config), 'size': len(config)},
                'layers': [{'mediaType': 'application/vnd.oci.image.layer.v1.tar', 'digest': compute_digest(layer), 'size': len(layer)}]}
+        doc.update(doc_override or {})
         manifest = Manifest(json.dumps(doc).encode(), OCI_MANIFEST)
         self.manifests[(repo, tag)] = self.manifests[(repo, manifest.digest)] = manifest
         return manifest
@@ -37,6 +52,7 @@ class Registry(object):
         return ManifestHead(m.digest, m.media_type, m.size) if m else None
 
     def put_manifest(self, repo, ref, manifest):
+        self.refuse('put', repo, ref)
         self.calls.append(('PUT', repo, ref))
         self.manifests[(repo, ref)] = self.manifests[(repo, manifest.digest)] = manifest
 
@@ -57,11 +73,13 @@ class Registry(object):
         return len(self.blobs[(repo, digest)])
 
     def upload_blob(self, repo, digest, size, open_blob):
+        self.refuse('upload', repo, digest)
         with open_blob() as f:
             data = f.read()
         assert compute_digest(data) == digest and len(data) == size
-        self.calls.append(('UPLOAD', repo, digest))
-        self.blobs[(repo, digest)] = data
+        with self.lock:
+            self.calls.append(('UPLOAD', repo, digest))
+            self.blobs[(repo, digest)] = data
 
 
 def params(**kwargs):
@@ -91,3 +109,54 @@ def test_check_mode_plans_the_same_without_writing():
                                diff=True)
     assert result['changed'] is True and registry.calls == []
     assert result['diff']['after'] == {'v1.0.0': result['digest']} and result['diff']['before'] == {}
+
+
+def test_a_failed_parallel_upload_reports_every_blob_that_went_up(tmp_path):
+    layout = str(tmp_path / 'layout')
+    make_layout(layout, platforms=['amd64', 'arm64'], layers=3)
+    registry = Registry()
+    blobs = list(load_source(layout, str(tmp_path / 'work')).blobs)  # configs and layers, not manifests
+    registry.fail.add(blobs[len(blobs) // 2])
+    with pytest.raises(RegistryConnectionError) as err:
+        run_manifest_push(registry, params(src=layout, tags=['v1'], manifests=None, parallel=4))
+    uploaded = len([c for c in registry.calls if c[0] == 'UPLOAD'])
+    facts = err.value.to_result()
+    if uploaded:
+        assert facts['changed'] is True
+        assert re.search(r'already written before this failure: %d blobs uploaded' % uploaded, str(err.value))
+    else:
+        assert 'changed' not in facts
+    assert not [c for c in registry.calls if c[0] == 'PUT']  # no manifest without all its blobs
+
+
+def test_a_malformed_child_manifest_is_a_clear_error():
+    registry = Registry()
+    registry.add_image('team/app', 'broken', 'amd64', doc_override={'config': 'nope'})
+    with pytest.raises(InvalidInputError, match='has no valid config or layers'):
+        run_manifest_push(registry, params(manifests=[{'ref': 'broken', 'platform': None}]))
+    assert registry.calls == []
+
+
+def test_blobs_shared_by_children_are_brought_in_once():
+    registry = Registry()
+    registry.add_image('team/builds', 'amd64', 'amd64', layer=b'shared base layer')
+    registry.add_image('team/builds', 'arm64', 'arm64', layer=b'shared base layer')
+    result = run_manifest_push(registry, params(manifests=[{'ref': 'team/builds:amd64', 'platform': None},
+                                                           {'ref': 'team/builds:arm64', 'platform': None}]))
+    assert result['blobs']['uploaded'] == 3  # two configs and the one shared layer
+    assert len([c for c in registry.calls if c[0] == 'UPLOAD']) == 3
+
+
+def test_refused_first_tag_write_is_not_reported_as_a_change():
+    registry = Registry()
+    registry.add_image('team/app', 'amd64', 'amd64')
+    registry.fail.add('v1.0.0')
+    with pytest.raises(RegistryConnectionError) as err:
+        run_manifest_push(registry, params(manifests=[{'ref': 'amd64', 'platform': None}]))
+    assert 'changed' not in err.value.to_result()
+    assert 'already written' not in str(err.value)
+
+
+def test_empty_src_is_an_input_error():
+    with pytest.raises(InvalidInputError, match='does not exist'):
+        run_manifest_push(Registry(), params(src='', manifests=None))
