@@ -82,7 +82,7 @@ def run_manifest_push(client, params, check_mode=False, diff=False):
     if params['src'] is not None:
         workdir = tempfile.mkdtemp(prefix='regops-push-')
         try:
-            top, changes = _push_source(client, repository, tags, patterns, params['src'], params.get('src_ref'), mount_from,
+            top, changes = _push_source(client, repository, tags, patterns, params['src'], params['src_ref'], mount_from,
                                         parallel, stats, workdir, check_mode)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)

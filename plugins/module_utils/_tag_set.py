@@ -89,16 +89,10 @@ def plan(client, repository, source, tags=(), version=None, suffix='', aliases=A
 
 
 def run_tag_set(client, params, check_mode=False, diff=False):
-    """Plan, apply and build the module result."""
+    """Plan, apply and build the module result; ``params`` as the module's argument spec fills them."""
     repository = params['repository']
-    manifest, changes = plan(
-        client, repository, params['source'],
-        tags=params.get('tags') or [],
-        version=params.get('version'),
-        suffix=params.get('suffix') or '',
-        aliases=params['aliases'] if params.get('aliases') is not None else ALIASES,
-        immutable=params['immutable'] if params.get('immutable') is not None else DEFAULT_IMMUTABLE,
-    )
+    manifest, changes = plan(client, repository, params['source'], tags=params['tags'], version=params['version'],
+                             suffix=params['suffix'], aliases=params['aliases'], immutable=params['immutable'])
     if not check_mode:
         apply_tag_changes(client, repository, manifest, changes)
     changed = tags_changed(changes)

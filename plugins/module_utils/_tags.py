@@ -13,12 +13,16 @@ from __future__ import annotations
 import re
 
 from ansible_collections.regops.registry.plugins.module_utils._errors import ImmutableTagError, InvalidInputError, RegistryError
+from ansible_collections.regops.registry.plugins.module_utils._semver import DEFAULT_IMMUTABLE
 
 CREATED = 'created'
 MOVED = 'moved'
 UNCHANGED = 'unchanged'
 SKIPPED = 'skipped'
 ACTIONS = (CREATED, MOVED, UNCHANGED, SKIPPED)
+
+# The immutable option of every module that sets tags (documented once in the regops.registry._immutable fragment).
+IMMUTABLE_OPTION = dict(type='list', elements='str', default=list(DEFAULT_IMMUTABLE))
 
 
 class TagChange(object):

@@ -26,6 +26,7 @@ author:
   - regops.registry maintainers (@regops)
 extends_documentation_fragment:
   - regops.registry._connection
+  - regops.registry._immutable
   - regops.registry._attributes
 attributes:
   check_mode:
@@ -96,13 +97,6 @@ options:
       - With O(src), how many blobs are uploaded at once (1 to 32).
     type: int
     default: 4
-  immutable:
-    description:
-      - Python regular expressions (searched in the tag) of tags that must never move to another digest.
-      - The default matches every full version tag with any suffix, as in M(regops.registry.tag_set).
-    type: list
-    elements: str
-    default: ['^v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z._-]+)?$']
 seealso:
   - module: regops.registry.tag_set
 '''
@@ -221,7 +215,7 @@ error:
 
 from ansible_collections.regops.registry.plugins.module_utils._manifest_push import run_manifest_push
 from ansible_collections.regops.registry.plugins.module_utils._module import registry_module, run
-from ansible_collections.regops.registry.plugins.module_utils._semver import DEFAULT_IMMUTABLE
+from ansible_collections.regops.registry.plugins.module_utils._tags import IMMUTABLE_OPTION
 
 
 def main():
@@ -237,7 +231,7 @@ def main():
             src_ref=dict(type='str'),
             mount_from=dict(type='list', elements='str', default=[]),
             parallel=dict(type='int', default=4),
-            immutable=dict(type='list', elements='str', default=list(DEFAULT_IMMUTABLE)),
+            immutable=IMMUTABLE_OPTION,
         ),
         supports_check_mode=True,
         mutually_exclusive=[('manifests', 'src')],

@@ -23,6 +23,7 @@ author:
   - regops.registry maintainers (@regops)
 extends_documentation_fragment:
   - regops.registry._connection
+  - regops.registry._immutable
   - regops.registry._attributes
 attributes:
   check_mode:
@@ -78,15 +79,6 @@ options:
       - It starts with C(-) and a letter, so that it can never be read as part of the version.
     type: str
     default: ''
-  immutable:
-    description:
-      - Python regular expressions (searched in the tag; anchor them with C(^) and C($)) of tags that must never
-        move to another digest. Creating such a tag, or pointing it at the digest it already has, is allowed.
-      - The default matches every full version tag with any suffix (C(v3.0.0), C(3.0.0-amd64), C(v3.1.0-rc.1)).
-      - Set to C([]) to allow moving any tag.
-    type: list
-    elements: str
-    default: ['^v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z._-]+)?$']
 seealso:
   - name: OCI distribution specification
     description: The registry HTTP API this module uses.
@@ -208,8 +200,9 @@ error:
 '''
 
 from ansible_collections.regops.registry.plugins.module_utils._module import registry_module, run
-from ansible_collections.regops.registry.plugins.module_utils._semver import ALIASES, DEFAULT_IMMUTABLE
+from ansible_collections.regops.registry.plugins.module_utils._semver import ALIASES
 from ansible_collections.regops.registry.plugins.module_utils._tag_set import run_tag_set
+from ansible_collections.regops.registry.plugins.module_utils._tags import IMMUTABLE_OPTION
 
 
 def main():
@@ -221,7 +214,7 @@ def main():
             version=dict(type='str'),
             aliases=dict(type='list', elements='str', choices=list(ALIASES), default=list(ALIASES)),
             suffix=dict(type='str', default=''),
-            immutable=dict(type='list', elements='str', default=list(DEFAULT_IMMUTABLE)),
+            immutable=IMMUTABLE_OPTION,
         ),
         supports_check_mode=True,
     )

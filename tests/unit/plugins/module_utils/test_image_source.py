@@ -77,15 +77,23 @@ def test_not_a_layout(tmp_path):
         load_source(str(tmp_path / 'nope'), str(tmp_path / 'work'))
 
 
-def test_layout_with_several_images_needs_a_name(tmp_path):
+def two_image_layout(tmp_path, named=True):
+    """Layout a holding two images (one and two); returns the digest of one."""
     first = make_layout(str(tmp_path / 'a'), tag='one')
     make_layout(str(tmp_path / 'b'), tag='two')
-    # Merge b into a: two named images in one layout.
     for path in blob_files(str(tmp_path / 'b')):
         os.replace(path, os.path.join(str(tmp_path / 'a'), 'blobs', 'sha256', os.path.basename(path)))
     index_a = json.loads((tmp_path / 'a' / 'index.json').read_text())
     index_a['manifests'] += json.loads((tmp_path / 'b' / 'index.json').read_text())['manifests']
+    for entry in index_a['manifests']:
+        if not named:
+            del entry['annotations']
     (tmp_path / 'a' / 'index.json').write_text(json.dumps(index_a))
+    return first
+
+
+def test_layout_with_several_images_needs_a_name(tmp_path):
+    first = two_image_layout(tmp_path)
     with pytest.raises(InvalidInputError, match='holds 2 images'):
         load_source(str(tmp_path / 'a'), str(tmp_path / 'work'))
     assert load_source(str(tmp_path / 'a'), str(tmp_path / 'work'), ref='one').top.digest == first
@@ -186,15 +194,7 @@ def test_layout_with_only_some_platforms_of_its_index(tmp_path):
 
 
 def test_unnamed_images_are_listed_and_chosen_by_digest(tmp_path):
-    first = make_layout(str(tmp_path / 'a'), tag='one')
-    make_layout(str(tmp_path / 'b'), tag='two')
-    for path in blob_files(str(tmp_path / 'b')):
-        os.replace(path, os.path.join(str(tmp_path / 'a'), 'blobs', 'sha256', os.path.basename(path)))
-    index_a = json.loads((tmp_path / 'a' / 'index.json').read_text())
-    index_a['manifests'] += json.loads((tmp_path / 'b' / 'index.json').read_text())['manifests']
-    for entry in index_a['manifests']:
-        del entry['annotations']
-    (tmp_path / 'a' / 'index.json').write_text(json.dumps(index_a))
+    first = two_image_layout(tmp_path, named=False)
     with pytest.raises(InvalidInputError, match=first):
         load_source(str(tmp_path / 'a'), str(tmp_path / 'work'))
     assert load_source(str(tmp_path / 'a'), str(tmp_path / 'work'), ref=first).top.digest == first

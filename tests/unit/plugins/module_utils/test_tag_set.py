@@ -11,6 +11,7 @@ from ansible_collections.regops.registry.plugins.module_utils._errors import (
     RepositoryNotFoundError,
 )
 from ansible_collections.regops.registry.plugins.module_utils._reference import parse_registry
+from ansible_collections.regops.registry.plugins.module_utils._semver import ALIASES, DEFAULT_IMMUTABLE
 from ansible_collections.regops.registry.plugins.module_utils._tag_set import run_tag_set
 
 SOURCE = Manifest(b'{"schemaVersion": 2, "mediaType": "%s"}' % OCI_MANIFEST.encode(), OCI_MANIFEST)
@@ -49,8 +50,8 @@ class MemoryClient(object):
 
 
 def params(**kwargs):
-    base = {'repository': 'team/svc', 'source': 'src', 'tags': [], 'version': None, 'suffix': '', 'aliases': None,
-            'immutable': None}
+    base = {'repository': 'team/svc', 'source': 'src', 'tags': [], 'version': None, 'suffix': '', 'aliases': list(ALIASES),
+            'immutable': list(DEFAULT_IMMUTABLE)}
     base.update(kwargs)
     return base
 
