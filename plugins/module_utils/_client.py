@@ -75,6 +75,8 @@ RETRY_STATUS = (429, 500, 502, 503, 504)
 MONOLITHIC_LIMIT = 32 * 1024 * 1024
 DEFAULT_CHUNK_SIZE = 16 * 1024 * 1024
 USER_AGENT = 'regops.registry'
+# The digest of no manifest (sha256 of "regops.registry deletes probe"), for asking whether deletes are enabled.
+PROBE_DIGEST = 'sha256:' + hashlib.sha256(b'regops.registry deletes probe').hexdigest()
 MAX_PARALLEL = 32
 TOKEN_EXPIRY_MARGIN = 10.0
 
@@ -712,28 +714,36 @@ class RegistryClient(object):
     # ------------------------------------------------------------------ tags
 
     def list_tags(self, repository, page_size=1000):
-        """Every tag of ``repository``, following pagination.
+        """Every tag of ``repository``, following pagination (see ``_paginate``)."""
+        return self._paginate('/v2/%s/tags/list' % repository, 'tags', repository, page_size)
+
+    def list_repositories(self, page_size=1000):
+        """Every repository in the registry's catalog, following pagination (see ``_paginate``)."""
+        return self._paginate('/v2/_catalog', 'repositories', None, page_size)
+
+    def _paginate(self, base_path, key, repository, page_size):
+        """Every string in ``key`` of the pages of a listing.
 
         Follows ``Link: <...>; rel="next"`` on the same registry only. Without
-        a ``Link``, the registry is asked again from the last tag (``last``):
-        one that ignores paging (distribution 2.8) answers nothing new, which
-        ends the listing; one that capped the page silently gives the rest.
+        a ``Link``, the registry is asked again from the last entry (``last``):
+        one that ignores paging (distribution 2.8 for tags) answers nothing new,
+        which ends the listing; one that capped the page silently gives the rest.
         """
-        tags = []
+        entries = []
         seen = set()
-        path = '/v2/%s/tags/list?n=%d' % (repository, page_size)
+        path = '%s?n=%d' % (base_path, page_size)
         while path:
-            response = self.request('GET', path, repository, ('pull',))
+            response = self.request('GET', path, repository, ('pull',) if repository else ('*',))
             try:
                 body = response.json()
-                page = body.get('tags') or []
-                if not isinstance(page, list) or not all(isinstance(tag, str) for tag in page):
-                    raise ValueError('"tags" is not a list of strings')
+                page = body.get(key) or []
+                if not isinstance(page, list) or not all(isinstance(entry, str) for entry in page):
+                    raise ValueError('"%s" is not a list of strings' % key)
             except (ValueError, AttributeError) as exc:
-                raise RegistryProtocolError('the tag list is not valid (%s)' % exc, registry=self.address.name,
-                                            repository=repository)
-            new = [tag for tag in page if tag not in seen]
-            tags.extend(new)
+                raise RegistryProtocolError('the %s list is not valid (%s)' % (key[:-1] if key == 'tags' else 'repository', exc),
+                                            registry=self.address.name, repository=repository)
+            new = [entry for entry in page if entry not in seen]
+            entries.extend(new)
             seen.update(new)
             following = (response.links or {}).get('next', {}).get('url')
             if not new:
@@ -742,13 +752,50 @@ class RegistryClient(object):
                 path = urljoin(self.address.base_url + '/', following)
                 if not self.address.same_origin(path):
                     raise RegistryProtocolError(
-                        'the tag list continues on another host (%s); refusing to send credentials there' % path.split('?')[0],
+                        'the listing continues on another host (%s); refusing to send credentials there' % path.split('?')[0],
                         registry=self.address.name, repository=repository)
             else:
-                # No Link: the registry may have answered everything (distribution 2.8 ignores n) or capped
-                # the page without saying so. Asking from the last tag on tells; a page with nothing new ends it.
-                path = '/v2/%s/tags/list?n=%d&last=%s' % (repository, page_size, quote(page[-1], safe=''))
-        return tags
+                path = '%s?n=%d&last=%s' % (base_path, page_size, quote(page[-1], safe=''))
+        return entries
+
+    # --------------------------------------------------------------- deletes
+
+    def delete_manifest(self, repository, digest):
+        """Delete a manifest by digest (every tag pointing at it goes with it).
+
+        A registry with deletes disabled answers 405: UnsupportedError, saying how to enable them.
+        """
+        self.request('DELETE', self._manifest_path(repository, digest), repository, ('delete',), expected=(202,),
+                     reference=digest)
+
+    def delete_tag(self, repository, tag):
+        """Remove only a tag (the OCI tag delete). False when the registry cannot untag.
+
+        distribution 2.x answers 400 (it reads the tag as a digest) or, with deletes disabled, 405.
+        """
+        try:
+            self.request('DELETE', self._manifest_path(repository, tag), repository, ('delete',), expected=(202,),
+                         reference=tag)
+        except (RegistryProtocolError, UnsupportedError) as exc:
+            if exc.status in (400, 405):
+                return False
+            raise
+        return True
+
+    def deletes_enabled(self, repository):
+        """Whether the registry accepts manifest deletes, asked without deleting anything.
+
+        A delete of a digest no manifest has is answered 404 where deletes are enabled and 405 where they are not.
+        """
+        try:
+            self.delete_manifest(repository, PROBE_DIGEST)
+        except UnsupportedError as exc:
+            if exc.status == 405:
+                return False
+            raise
+        except NotFoundError:
+            return True
+        return True  # pragma: no cover - nothing has the probe digest
 
     def secrets(self):
         """Every credential value this client holds, for scrubbing unexpected error text."""
