@@ -445,6 +445,11 @@ class RegistryClient(object):
         return response
 
     def _status_error(self, response, method, repository, reference, actions):
+        error = self._status_error_for(response, method, repository, reference, actions)
+        error.codes = tuple(_registry_errors(response)[0])
+        return error
+
+    def _status_error_for(self, response, method, repository, reference, actions):
         status = response.status_code
         codes, texts = _registry_errors(response)
         detail = '; '.join(texts)
@@ -715,14 +720,14 @@ class RegistryClient(object):
 
     def list_tags(self, repository, page_size=1000):
         """Every tag of ``repository``, following pagination (see ``_paginate``)."""
-        return self._paginate('/v2/%s/tags/list' % repository, 'tags', repository, page_size)
+        return self._paginate('/v2/%s/tags/list' % repository, 'tags', 'tag', repository, page_size)
 
     def list_repositories(self, page_size=1000):
         """Every repository in the registry's catalog, following pagination (see ``_paginate``)."""
-        return self._paginate('/v2/_catalog', 'repositories', None, page_size)
+        return self._paginate('/v2/_catalog', 'repositories', 'repository', None, page_size)
 
-    def _paginate(self, base_path, key, repository, page_size):
-        """Every string in ``key`` of the pages of a listing.
+    def _paginate(self, base_path, key, what, repository, page_size):
+        """Every string in ``key`` of the pages of a listing (of ``what``: tag, repository).
 
         Follows ``Link: <...>; rel="next"`` on the same registry only. Without
         a ``Link``, the registry is asked again from the last entry (``last``):
@@ -740,8 +745,8 @@ class RegistryClient(object):
                 if not isinstance(page, list) or not all(isinstance(entry, str) for entry in page):
                     raise ValueError('"%s" is not a list of strings' % key)
             except (ValueError, AttributeError) as exc:
-                raise RegistryProtocolError('the %s list is not valid (%s)' % (key[:-1] if key == 'tags' else 'repository', exc),
-                                            registry=self.address.name, repository=repository)
+                raise RegistryProtocolError('the %s list is not valid (%s)' % (what, exc), registry=self.address.name,
+                                            repository=repository)
             new = [entry for entry in page if entry not in seen]
             entries.extend(new)
             seen.update(new)
@@ -777,7 +782,7 @@ class RegistryClient(object):
             self.request('DELETE', self._manifest_path(repository, tag), repository, ('delete',), expected=(202,),
                          reference=tag)
         except (RegistryProtocolError, UnsupportedError) as exc:
-            if exc.status in (400, 405):
+            if exc.status in (400, 405) and set(exc.codes) & {'DIGEST_INVALID', 'UNSUPPORTED'}:
                 return False
             raise
         return True

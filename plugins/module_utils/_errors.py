@@ -27,6 +27,8 @@ class RegistryError(Exception):
         self.status = status
         # Extra result facts for the module's failure (for example what was already written).
         self.facts = {}
+        # The registry's error codes (DIGEST_INVALID, UNSUPPORTED, ...), when it answered with any.
+        self.codes = ()
 
     def where(self):
         """The place the error is about, as ``registry/repository:tag`` or ``...@digest``."""

@@ -481,3 +481,13 @@ def test_download_with_wrong_content_is_refused(tmp_path):
     client, _adapter, _sleeps = make_client([response(200, b'not what was asked')])
     with pytest.raises(RegistryProtocolError, match='does not match its digest'):
         client.download_blob('a/b', 'sha256:' + 'a' * 64, str(tmp_path / 'blob'))
+
+
+def test_tag_delete_is_impossible_only_for_the_codes_that_say_so():
+    digest_invalid = response(400, {'errors': [{'code': 'DIGEST_INVALID', 'message': 'provided digest did not match'}]})
+    name_invalid = response(400, {'errors': [{'code': 'NAME_INVALID', 'message': 'invalid repository name'}]})
+    client, _adapter, _sleeps = make_client([digest_invalid, name_invalid])
+    assert client.delete_tag('a/b', 'v1') is False
+    with pytest.raises(RegistryProtocolError, match='NAME_INVALID') as err:
+        client.delete_tag('a/b', 'v1')
+    assert err.value.codes == ('NAME_INVALID',)
