@@ -237,26 +237,48 @@ def _collect_image_blobs(layout, manifest, doc, blobs, what):
 
 # -------------------------------------------------------------- docker archive
 
+class _HashingWriter(object):
+    """A binary file being written, its sha256 and size taken on the way (no second read of the file)."""
+
+    def __init__(self, f):
+        self.f = f
+        self.hash = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data):
+        self.hash.update(data)
+        self.size += len(data)
+        return self.f.write(data)
+
+    def flush(self):
+        self.f.flush()
+
+    @property
+    def digest(self):
+        return 'sha256:' + self.hash.hexdigest()
+
+
 def _gzip_member(source, target_path):
     """Compress ``source`` into ``target_path`` reproducibly; return (uncompressed digest, compressed digest, size)."""
     plain = hashlib.sha256()
     with open(target_path, 'wb') as raw:
+        written = _HashingWriter(raw)
         # mtime 0 and no file name: the same layer always compresses to the same bytes (for a given zlib).
-        with gzip.GzipFile(filename='', mode='wb', fileobj=raw, compresslevel=6, mtime=0) as out:
+        with gzip.GzipFile(filename='', mode='wb', fileobj=written, compresslevel=6, mtime=0) as out:
             while True:
                 chunk = source.read(_READ)
                 if not chunk:
                     break
                 plain.update(chunk)
                 out.write(chunk)
-    compressed, size = _hash_file(target_path, 'sha256')
-    return 'sha256:' + plain.hexdigest(), compressed, size
+    return 'sha256:' + plain.hexdigest(), written.digest, written.size
 
 
 def _copy_compressed_member(source, target_path):
     """A layer already gzip-compressed: keep its bytes; hash the uncompressed stream for the diff ID."""
     with open(target_path, 'wb') as out:
-        shutil.copyfileobj(source, out, _READ)
+        written = _HashingWriter(out)
+        shutil.copyfileobj(source, written, _READ)
     plain = hashlib.sha256()
     with gzip.open(target_path, 'rb') as f:
         while True:
@@ -264,8 +286,7 @@ def _copy_compressed_member(source, target_path):
             if not chunk:
                 break
             plain.update(chunk)
-    compressed, size = _hash_file(target_path, 'sha256')
-    return 'sha256:' + plain.hexdigest(), compressed, size
+    return 'sha256:' + plain.hexdigest(), written.digest, written.size
 
 
 def load_docker_archive(path, workdir, ref=None):

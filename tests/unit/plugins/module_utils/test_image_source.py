@@ -111,7 +111,7 @@ def tar_bytes(files):
     return raw.getvalue()
 
 
-def docker_archive(path, layers=2, corrupt=False, images=1):
+def docker_archive(path, layers=2, corrupt=False, images=1, gzipped=False):
     files, entries = {}, []
     for image in range(images):
         layer_tars = [tar_bytes({'file%d' % i: os.urandom(2048)}) for i in range(layers)]
@@ -122,7 +122,8 @@ def docker_archive(path, layers=2, corrupt=False, images=1):
         names = []
         for i, data in enumerate(layer_tars):
             name = '%d-%d/layer.tar' % (image, i)
-            files[name] = data[:-1] + b'\x01' if corrupt and i == 1 else data
+            data = data[:-1] + b'\x01' if corrupt and i == 1 else data
+            files[name] = gzip.compress(data, mtime=0) if gzipped else data
             names.append(name)
         entries.append({'Config': config_name, 'RepoTags': ['img:%d' % image], 'Layers': names})
     files['manifest.json'] = json.dumps(entries).encode()
@@ -209,3 +210,12 @@ def test_a_layout_of_something_else_than_an_image_is_refused(tmp_path):
     (layout / 'index.json').write_text(json.dumps(index))
     with pytest.raises(UnsupportedError, match='not an image manifest or index'):
         load_source(str(layout), str(tmp_path / 'work'))
+
+
+def test_docker_archive_layers_already_compressed_keep_their_bytes(tmp_path):
+    entries = docker_archive(str(tmp_path / 'a.tar'), gzipped=True)
+    source = load_source(str(tmp_path / 'a.tar'), str(tmp_path / 'work'))
+    with tarfile.open(str(tmp_path / 'a.tar')) as tar:
+        members = [tar.extractfile(name).read() for name in entries[0]['Layers']]
+    layers = json.loads(source.top.content)['layers']
+    assert [(layer['digest'], layer['size']) for layer in layers] == [(sha256(m), len(m)) for m in members]
