@@ -66,6 +66,8 @@ OCI_INDEX = 'application/vnd.oci.image.index.v1+json'
 MANIFEST_MEDIA_TYPES = (DOCKER_MANIFEST_V2, DOCKER_MANIFEST_LIST, OCI_MANIFEST, OCI_INDEX)
 SCHEMA1_MEDIA_TYPES = ('application/vnd.docker.distribution.manifest.v1+prettyjws',
                        'application/vnd.docker.distribution.manifest.v1+json')
+INDEX_MEDIA_TYPES = (DOCKER_MANIFEST_LIST, OCI_INDEX)
+IMAGE_MEDIA_TYPES = (DOCKER_MANIFEST_V2, OCI_MANIFEST) + SCHEMA1_MEDIA_TYPES
 # Every manifest type in Accept: without them distribution 2.x converts a
 # manifest fetched by tag to schema 1, and its digest changes.
 MANIFEST_ACCEPT = ', '.join(MANIFEST_MEDIA_TYPES)
@@ -750,18 +752,26 @@ class RegistryClient(object):
             new = [entry for entry in page if entry not in seen]
             entries.extend(new)
             seen.update(new)
-            following = (response.links or {}).get('next', {}).get('url')
+            following = self._next_page(response, repository)
             if not new:
                 path = None
             elif following:
-                path = urljoin(self.address.base_url + '/', following)
-                if not self.address.same_origin(path):
-                    raise RegistryProtocolError(
-                        'the listing continues on another host (%s); refusing to send credentials there' % path.split('?')[0],
-                        registry=self.address.name, repository=repository)
+                path = following
             else:
                 path = '%s?n=%d&last=%s' % (base_path, page_size, quote(page[-1], safe=''))
         return entries
+
+    def _next_page(self, response, repository):
+        """The URL of the next page (``Link: <...>; rel="next"``), on this registry only; None on the last page."""
+        following = (response.links or {}).get('next', {}).get('url')
+        if not following:
+            return None
+        url = urljoin(self.address.base_url + '/', following)
+        if not self.address.same_origin(url):
+            raise RegistryProtocolError(
+                'the listing continues on another host (%s); refusing to send credentials there' % url.split('?')[0],
+                registry=self.address.name, repository=repository)
+        return url
 
     # --------------------------------------------------------------- deletes
 
@@ -782,7 +792,7 @@ class RegistryClient(object):
             self.request('DELETE', self._manifest_path(repository, tag), repository, ('delete',), expected=(202,),
                          reference=tag)
         except (RegistryProtocolError, UnsupportedError) as exc:
-            if exc.status in (400, 405) and set(exc.codes) & {'DIGEST_INVALID', 'UNSUPPORTED'}:
+            if exc.status == 405 or (exc.status == 400 and set(exc.codes) & {'DIGEST_INVALID', 'UNSUPPORTED'}):
                 return False
             raise
         return True
@@ -801,6 +811,41 @@ class RegistryClient(object):
         except NotFoundError:
             return True
         return True  # pragma: no cover - nothing has the probe digest
+
+    def tag_deletes_supported(self, repository, absent_tag):
+        """Whether the registry can remove a tag alone, asked with a tag the repository does not have.
+
+        A registry with the OCI tag delete answers 404 for an unknown tag; distribution 2.x reads the tag as a
+        digest (400 DIGEST_INVALID), or answers 405 with deletes disabled.
+        """
+        try:
+            return self.delete_tag(repository, absent_tag)
+        except NotFoundError:
+            return True
+
+    def list_referrers(self, repository, digest):
+        """The descriptors of the manifests whose ``subject`` is ``digest`` (the OCI referrers API), every page.
+
+        None when the registry has no referrers API: it answers 404 (which a registry that has one never does for
+        a valid digest), 400, 405 or 501.
+        """
+        referrers = []
+        path = '/v2/%s/referrers/%s' % (repository, digest)
+        while path:
+            response = self.request('GET', path, repository, ('pull',), headers={'Accept': OCI_INDEX},
+                                    expected=(200, 400, 404, 405, 501), reference=digest)
+            if response.status_code != 200:
+                return None
+            try:
+                manifests = response.json().get('manifests') or []
+                if not isinstance(manifests, list) or not all(isinstance(m, dict) and is_digest(m.get('digest')) for m in manifests):
+                    raise ValueError('"manifests" is not a list of descriptors')
+            except (ValueError, AttributeError) as exc:
+                raise RegistryProtocolError('the referrers list is not valid (%s)' % exc, registry=self.address.name,
+                                            repository=repository, reference=digest)
+            referrers.extend(manifests)
+            path = self._next_page(response, repository)
+        return referrers
 
     def secrets(self):
         """Every credential value this client holds, for scrubbing unexpected error text."""

@@ -13,6 +13,8 @@ from request headers, so it cannot carry a password or token.
 
 from __future__ import annotations
 
+import contextlib
+
 
 class RegistryError(Exception):
     """Base class of every error the collection raises on purpose."""
@@ -55,6 +57,24 @@ class RegistryError(Exception):
                 result[key] = value
         result.update(self.facts)
         return result
+
+
+@contextlib.contextmanager
+def reporting_partial_writes(done, facts=None):
+    """Let a RegistryError out of the block say what was written before it, and report ``changed: true``.
+
+    ``done()`` describes what was already written (for example ``tags already written: a, b``), or is empty when
+    nothing was; ``facts()`` adds result facts. A rerun finishes the work, and the message says so.
+    """
+    try:
+        yield
+    except RegistryError as exc:
+        text = done()
+        if text:
+            exc.message = '%s (before this failure, %s; run again to finish)' % (exc.message, text)
+            exc.facts.setdefault('changed', True)
+            exc.facts.update(facts() if facts else {})
+        raise
 
 
 class InvalidInputError(RegistryError):

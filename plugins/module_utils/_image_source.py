@@ -31,10 +31,10 @@ import zlib
 
 from ansible_collections.regops.registry.plugins.module_utils._client import (
     DOCKER_MANIFEST_V2,
+    INDEX_MEDIA_TYPES,
     MANIFEST_MEDIA_TYPES,
     OCI_INDEX,
     OCI_MANIFEST,
-    DOCKER_MANIFEST_LIST,
     Manifest,
 )
 from ansible_collections.regops.registry.plugins.module_utils._errors import InvalidInputError, UnsupportedError
@@ -195,7 +195,7 @@ def load_oci_layout(path, ref=None):
     what = 'OCI layout %s' % path
     manifests, blobs = [], {}
     top_manifest, top_doc = layout.verified_manifest(top, what)
-    if top_manifest.media_type in (OCI_INDEX, DOCKER_MANIFEST_LIST):
+    if top_manifest.media_type in INDEX_MEDIA_TYPES:
         children = top_doc.get('manifests')
         if not isinstance(children, list) or not children:
             raise InvalidInputError('%s: the index %s lists no manifests' % (what, top_manifest.digest))
@@ -211,7 +211,7 @@ def load_oci_layout(path, ref=None):
                 'or push one platform with src_ref set to its manifest digest' % (what, top_manifest.digest, ', '.join(absent)))
         for child in children:
             manifest, doc = layout.verified_manifest(child, what)
-            if manifest.media_type in (OCI_INDEX, DOCKER_MANIFEST_LIST):
+            if manifest.media_type in INDEX_MEDIA_TYPES:
                 raise UnsupportedError('%s: the index %s holds another index (%s); nested indexes are not supported'
                                        % (what, top_manifest.digest, manifest.digest))
             _collect_image_blobs(layout, manifest, doc, blobs, what)

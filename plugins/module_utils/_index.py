@@ -23,6 +23,7 @@ from ansible_collections.regops.registry.plugins.module_utils._client import (
     Manifest,
 )
 from ansible_collections.regops.registry.plugins.module_utils._errors import InvalidInputError, UnsupportedError
+from ansible_collections.regops.registry.plugins.module_utils._image_source import descriptor, load_json
 
 INDEX_FOR = {DOCKER_MANIFEST_V2: DOCKER_MANIFEST_LIST, OCI_MANIFEST: OCI_INDEX}
 PLATFORM_KEYS = ('architecture', 'os', 'os.version', 'os.features', 'variant')
@@ -83,3 +84,16 @@ def build_index(children):
                       for m, p in children],
     }
     return Manifest(json.dumps(index, indent=3).encode('utf-8'), media_type)
+
+
+def index_children(manifest, what):
+    """The child descriptors (digest, media type) of an index Manifest; typed errors for a malformed one."""
+    doc = load_json(manifest.content, what)
+    children = doc.get('manifests')
+    if not isinstance(children, list):
+        raise InvalidInputError('%s is an index without a list of manifests' % what)
+    found = []
+    for desc in children:
+        digest, _size, media_type = descriptor(desc, what)
+        found.append((digest, media_type))
+    return found

@@ -22,12 +22,11 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from concurrent.futures import ThreadPoolExecutor, as_completed
 
-from ansible_collections.regops.registry.plugins.module_utils._client import MAX_PARALLEL
-from ansible_collections.regops.registry.plugins.module_utils._errors import InvalidInputError, RegistryError, UnsupportedError
+from ansible_collections.regops.registry.plugins.module_utils._errors import InvalidInputError, UnsupportedError, reporting_partial_writes
 from ansible_collections.regops.registry.plugins.module_utils._image_source import descriptor, load_json, load_source
 from ansible_collections.regops.registry.plugins.module_utils._index import INDEX_FOR, build_index, platform_of, validate_platform
+from ansible_collections.regops.registry.plugins.module_utils._parallel import run_parallel, validate_parallel
 from ansible_collections.regops.registry.plugins.module_utils._reference import (
     parse_image_reference,
     validate_repository,
@@ -68,10 +67,7 @@ def _validate_common(client, params):
         raise InvalidInputError('give at least one tag for the pushed image', registry=client.address.name, repository=repository)
     for tag in tags:
         validate_tag(tag, registry=client.address.name, repository=repository)
-    parallel = params['parallel']
-    if not 1 <= parallel <= MAX_PARALLEL:
-        raise InvalidInputError('parallel must be between 1 and %d, got %d' % (MAX_PARALLEL, parallel))
-    return repository, list(dict.fromkeys(tags)), compile_immutable(params['immutable']), parallel
+    return repository, list(dict.fromkeys(tags)), compile_immutable(params['immutable']), validate_parallel(params['parallel'])
 
 
 def run_manifest_push(client, params, check_mode=False, diff=False):
@@ -102,14 +98,9 @@ def run_manifest_push(client, params, check_mode=False, diff=False):
 
 def _writing(stats, action):
     """Run the writes; a failure after some of them says so and reports ``changed: true``."""
-    try:
+    with reporting_partial_writes(lambda: stats.wrote and 'already written: %d blobs uploaded, %d mounted, %d manifests' % (
+            stats.uploaded, stats.mounted, stats.manifests_written)):
         action()
-    except RegistryError as exc:
-        if stats.wrote:
-            exc.facts.setdefault('changed', True)
-            exc.message = '%s (already written before this failure: %d blobs uploaded, %d mounted, %d manifests; run again to finish)' % (
-                exc.message, stats.uploaded, stats.mounted, stats.manifests_written)
-        raise
 
 
 # ------------------------------------------------------------- src: from disk
@@ -117,30 +108,16 @@ def _writing(stats, action):
 def _push_blobs_in_parallel(blobs, push_blob, parallel, stats):
     """Run ``push_blob(blob)`` (True when mounted) for every blob, ``parallel`` at a time.
 
-    Every blob that went up is counted, also when another fails: the first failure cancels what has not
-    started, waits for what has, and is raised after.
+    Every blob that went up is counted, also when another fails (``run_parallel``).
     """
-    failures = []
-    with ThreadPoolExecutor(max_workers=parallel) as pool:
-        futures = dict((pool.submit(push_blob, blob), blob) for blob in blobs)
-        for future in as_completed(futures):
-            if future.cancelled():
-                continue
-            try:
-                mounted = future.result()
-            except Exception as exc:  # pylint: disable=broad-exception-caught
-                if not failures:
-                    for pending in futures:
-                        pending.cancel()
-                failures.append(exc)
-                continue
-            if mounted:
-                stats.mounted += 1
-            else:
-                stats.uploaded += 1
-                stats.bytes_sent += futures[future].size
-    if failures:
-        raise failures[0]
+    def count(blob, mounted):
+        if mounted:
+            stats.mounted += 1
+        else:
+            stats.uploaded += 1
+            stats.bytes_sent += blob.size
+
+    run_parallel(blobs, push_blob, parallel, done=count)
 
 
 def _push_source(client, repository, tags, patterns, src, src_ref, mount_from, parallel, stats, workdir, check_mode):

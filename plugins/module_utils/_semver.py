@@ -24,6 +24,8 @@ _NUM = r'(?:0|[1-9][0-9]*)'
 _PRE_ID = r'(?:0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)'
 VERSION_RE = re.compile(
     r'^(?P<prefix>v?)(?P<major>%s)\.(?P<minor>%s)\.(?P<patch>%s)(?:-(?P<pre>%s(?:\.%s)*))?\Z' % (_NUM, _NUM, _NUM, _PRE_ID, _PRE_ID))
+# The aliases [v]MAJOR and [v]MAJOR.MINOR (a suffix, if any, removed first).
+ALIAS_RE = re.compile(r'^(?P<prefix>v?)(?P<major>%s)(?:\.(?P<minor>%s))?\Z' % (_NUM, _NUM))
 # A suffix starts with "-" and a letter, so it can never be read as part of a version (v3.0.1 + "0" = v3.0.10).
 SUFFIX_RE = re.compile(r'^(?:-[A-Za-z][A-Za-z0-9_.-]{0,99})?\Z')
 ALIASES = ('minor', 'major', 'latest')

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.regops.registry.plugins.module_utils._errors import ImmutableTagError, InvalidInputError, RegistryError
+from ansible_collections.regops.registry.plugins.module_utils._errors import ImmutableTagError, InvalidInputError, reporting_partial_writes
 from ansible_collections.regops.registry.plugins.module_utils._semver import DEFAULT_IMMUTABLE
 
 CREATED = 'created'
@@ -43,14 +43,16 @@ class TagChange(object):
         return entry
 
 
+def compile_pattern(pattern, what):
+    """A regular expression given by the user, compiled; InvalidInputError naming ``what`` it is for."""
+    try:
+        return re.compile(pattern)
+    except (re.error, TypeError) as exc:
+        raise InvalidInputError('%s %r is not a valid regular expression: %s' % (what, pattern, exc))
+
+
 def compile_immutable(patterns):
-    compiled = []
-    for pattern in patterns:
-        try:
-            compiled.append(re.compile(pattern))
-        except re.error as exc:
-            raise InvalidInputError('immutable pattern %r is not a valid regular expression: %s' % (pattern, exc))
-    return compiled
+    return [compile_pattern(pattern, 'immutable pattern') for pattern in patterns]
 
 
 def plan_tag_changes(client, repository, digest, wanted, patterns):
@@ -88,17 +90,12 @@ def apply_tag_changes(client, repository, manifest, changes):
     already written and the failure result reports ``changed: true``.
     """
     written = []
-    try:
+    with reporting_partial_writes(lambda: written and 'tags already written: %s' % ', '.join(written),
+                                  facts=lambda: {'written': written}):
         for change in changes:
             if change.action in (CREATED, MOVED):
                 client.put_manifest(repository, change.tag, manifest)
                 written.append(change.tag)
-    except RegistryError as exc:
-        if written:
-            exc.message = '%s (tags already written before this failure: %s; run again to finish)' % (
-                exc.message, ', '.join(written))
-            exc.facts.update(changed=True, written=written)
-        raise
 
 
 def tags_changed(changes):

@@ -137,6 +137,15 @@ def raw_tag_digest(registry, repository, tag):
     return response.headers['Docker-Content-Digest']
 
 
+def raw_exists(registry, repository, digest):
+    """Whether the repository holds a manifest with this digest (raw HEAD, every manifest type accepted)."""
+    response = registry.raw('HEAD', '/v2/%s/manifests/%s' % (repository, digest), headers={'Accept': MANIFEST_ACCEPT})
+    if response.status_code == 404:
+        return False
+    response.raise_for_status()
+    return True
+
+
 def raw_manifest(registry, repository, reference):
     response = registry.raw('GET', '/v2/%s/manifests/%s' % (repository, reference), headers={'Accept': MANIFEST_ACCEPT})
     response.raise_for_status()

@@ -89,6 +89,7 @@ class TestRegistry(object):
         if auth:
             self.users.setdefault(self.username, self.password)
         self.container = None
+        self.name = None
         self.port = None
         self.ca_path = None
 
@@ -127,10 +128,10 @@ class TestRegistry(object):
         config_path = os.path.join(self.workdir, 'config.yml')
         with open(config_path, 'w') as f:
             json.dump(config, f)  # JSON is YAML
-        name = 'regops-test-%s' % secrets.token_hex(4)
+        self.name = name = 'regops-test-%s' % secrets.token_hex(4)
         self.container = docker('run', '-d', '--name', name, '--label', 'io.regops.test=1', '-p', '127.0.0.1::5000',
                                 '-v', '%s:/etc/docker/registry/config.yml:ro' % config_path, *mounts, IMAGE)
-        self.port = int(docker('port', self.container, '5000/tcp').splitlines()[0].rsplit(':', 1)[1])
+        self.port = self._port()
         self.wait_ready()
         return self
 
@@ -156,6 +157,31 @@ class TestRegistry(object):
     def restart(self):
         docker('restart', '-t', '2', self.container)
         self.wait_ready()
+
+    def _port(self):
+        return int(docker('port', self.container, '5000/tcp').splitlines()[0].rsplit(':', 1)[1])
+
+    def started_again(self):
+        """After something else restarted the container: its published port may have changed."""
+        self.port = self._port()
+        self.wait_ready()
+
+    def garbage_collect(self, *flags):
+        """The procedure of docs/garbage-collection.md: stop, ``registry garbage-collect``, start. Returns its output."""
+        docker('stop', '-t', '5', self.container)
+        try:
+            proc = subprocess.run(['docker', 'run', '--rm', '--volumes-from', self.container, '--entrypoint', '/bin/registry',
+                                   IMAGE, 'garbage-collect'] + list(flags) + ['/etc/docker/registry/config.yml'],
+                                  capture_output=True, text=True, check=True)
+        finally:
+            docker('start', self.container)
+            self.started_again()
+        return proc.stdout + proc.stderr
+
+    def blob_count(self):
+        """How many blobs the registry's storage holds."""
+        return int(docker('run', '--rm', '--volumes-from', self.container, '--entrypoint', '/bin/sh', IMAGE, '-c',
+                          'find /var/lib/registry/docker/registry/v2/blobs -name data | wc -l'))
 
     # -- facts
     @property
@@ -202,10 +228,13 @@ class TestRegistry(object):
                                     timeout=30, **kwargs)
         # Bearer: ask the issuer directly for every action on the repository in the path.
         name = path.split('/v2/', 1)[1].rsplit('/manifests/', 1)[0].rsplit('/tags/', 1)[0].rsplit('/blobs/', 1)[0]
-        token = requests.get(self.token_server.realm, auth=self.basic_auth, timeout=30, verify=self.ca_path, params={
-            'service': 'regops-test-registry', 'scope': 'repository:%s:pull,push,delete' % name}).json()['token']
-        headers['Authorization'] = 'Bearer ' + token
+        headers['Authorization'] = 'Bearer ' + self.token(name)
         return requests.request(method, self.url + path, verify=self.verify, headers=headers, timeout=30, **kwargs)
+
+    def token(self, repository):
+        """A bearer token from the issuer for every action on ``repository`` (token auth only)."""
+        return requests.get(self.token_server.realm, auth=self.basic_auth, timeout=30, verify=self.ca_path, params={
+            'service': 'regops-test-registry', 'scope': 'repository:%s:pull,push,delete' % repository}).json()['token']
 
     def cert_dir(self):
         """A directory skopeo and docker accept as a certs.d entry (ca.crt only)."""

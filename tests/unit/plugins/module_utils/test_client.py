@@ -491,3 +491,46 @@ def test_tag_delete_is_impossible_only_for_the_codes_that_say_so():
     with pytest.raises(RegistryProtocolError, match='NAME_INVALID') as err:
         client.delete_tag('a/b', 'v1')
     assert err.value.codes == ('NAME_INVALID',)
+
+
+def test_any_405_to_a_tag_delete_means_it_cannot_untag():
+    client, _adapter, _sleeps = make_client([response(405, b'method not allowed')])
+    assert client.delete_tag('a/b', 'v1') is False
+
+
+def test_tag_delete_probe_reads_404_as_supported():
+    unknown = response(404, {'errors': [{'code': 'MANIFEST_UNKNOWN', 'message': 'manifest unknown'}]})
+    digest_invalid = response(400, {'errors': [{'code': 'DIGEST_INVALID', 'message': 'provided digest did not match'}]})
+    client, adapter, _sleeps = make_client([unknown, digest_invalid])
+    assert client.tag_deletes_supported('a/b', 'regops-probe') is True
+    assert client.tag_deletes_supported('a/b', 'regops-probe') is False
+    assert [r.method for r in adapter.requests] == ['DELETE', 'DELETE']
+    assert adapter.requests[0].url.endswith('/v2/a/b/manifests/regops-probe')
+
+
+REF = 'sha256:' + 'c' * 64
+
+
+def test_referrers_are_read_page_by_page():
+    first = {'schemaVersion': 2, 'manifests': [{'mediaType': OCI_MANIFEST, 'digest': 'sha256:' + '1' * 64, 'size': 9}]}
+    second = {'schemaVersion': 2, 'manifests': [{'mediaType': OCI_MANIFEST, 'digest': 'sha256:' + '2' * 64, 'size': 9}]}
+    script = [response(200, first, {'Link': '</v2/a/b/referrers/%s?page=2>; rel="next"' % REF}), response(200, second)]
+    client, adapter, _sleeps = make_client(script)
+    assert [m['digest'][-1] for m in client.list_referrers('a/b', REF)] == ['1', '2']
+    assert adapter.requests[0].headers['Accept'] == 'application/vnd.oci.image.index.v1+json'
+    assert adapter.requests[1].url == 'https://r.example:5000/v2/a/b/referrers/%s?page=2' % REF
+
+
+@pytest.mark.parametrize('status', [400, 404, 405, 501])
+def test_no_referrers_api(status):
+    client, _adapter, _sleeps = make_client([response(status, b'404 page not found\n')])
+    assert client.list_referrers('a/b', REF) is None
+
+
+def test_malformed_referrers_and_foreign_links_are_refused():
+    client, _adapter, _sleeps = make_client([response(200, {'manifests': [{'digest': 'nope'}]})])
+    with pytest.raises(RegistryProtocolError, match='referrers list is not valid'):
+        client.list_referrers('a/b', REF)
+    client, _adapter, _sleeps = make_client([response(200, {'manifests': []}, {'Link': '<https://evil.example/x>; rel="next"'})])
+    with pytest.raises(RegistryProtocolError, match='another host'):
+        client.list_referrers('a/b', REF)

@@ -123,7 +123,7 @@ def test_a_failed_parallel_upload_reports_every_blob_that_went_up(tmp_path):
     facts = err.value.to_result()
     if uploaded:
         assert facts['changed'] is True
-        assert re.search(r'already written before this failure: %d blobs uploaded' % uploaded, str(err.value))
+        assert re.search(r'before this failure, already written: %d blobs uploaded' % uploaded, str(err.value))
     else:
         assert 'changed' not in facts
     assert not [c for c in registry.calls if c[0] == 'PUT']  # no manifest without all its blobs

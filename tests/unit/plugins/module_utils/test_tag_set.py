@@ -146,4 +146,4 @@ def test_a_failure_after_some_writes_says_what_was_written():
         run_tag_set(client, params(tags=['a', 'b', 'c']))
     assert err.value.to_result()['changed'] is True
     assert err.value.to_result()['written'] == ['a']
-    assert 'tags already written before this failure: a' in str(err.value)
+    assert 'before this failure, tags already written: a;' in str(err.value)

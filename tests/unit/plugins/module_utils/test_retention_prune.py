@@ -1,0 +1,377 @@
+"""retention_prune planner and executor paths a distribution 2.8 registry cannot take (an unreadable kept index,
+the OCI tag delete, the referrers API, nested indexes, a delete failing midway), on an in-memory client."""
+
+import json
+import threading
+
+import pytest
+
+from ansible_collections.regops.registry.plugins.module_utils._client import (
+    OCI_INDEX,
+    OCI_MANIFEST,
+    Manifest,
+    ManifestHead,
+)
+from ansible_collections.regops.registry.plugins.module_utils._errors import (
+    AuthorizationError,
+    ManifestNotFoundError,
+    NotFoundError,
+    RegistryConnectionError,
+    RegistryError,
+    RegistryProtocolError,
+)
+from ansible_collections.regops.registry.plugins.module_utils._reference import parse_registry
+from ansible_collections.regops.registry.plugins.module_utils._retention import Policy
+from ansible_collections.regops.registry.plugins.module_utils._retention_prune import (
+    execute_repository,
+    plan_repository,
+    run_retention_prune,
+)
+
+REPO = 'team/app'
+ALL = [{'name': 'tmp', 'prefixes': ['tmp-'], 'keep_newest': 0}]
+
+
+class FakeRegistry(object):
+    """One repository in memory: manifests by digest, tags, referrers; optional OCI tag delete."""
+
+    def __init__(self, tag_delete=False, referrers=False, may_delete=True):
+        self.address = parse_registry('r.example:5000')
+        self.manifests = {}
+        self.tags = {}
+        self.subjects = {}  # referrer digest: subject digest
+        self.tag_delete = tag_delete
+        self.referrers = referrers
+        self.broken = set()  # digests whose GET fails
+        self.fail_delete = set()
+        self.deleted = []
+        self.untagged = []
+        self.lock = threading.Lock()
+        self.seq = 0
+        self.may_delete = may_delete
+        self.configs = {}  # manifest digest: config JSON (missing: the blob is unknown)
+
+    # seeding
+    def image(self, tag=None, subject=None):
+        with self.lock:
+            self.seq += 1
+        doc = {'schemaVersion': 2, 'mediaType': OCI_MANIFEST, 'n': self.seq,
+               'config': {'mediaType': 'application/vnd.oci.image.config.v1+json', 'digest': 'sha256:' + '0' * 64, 'size': 2},
+               'layers': []}
+        if subject:
+            doc['subject'] = {'mediaType': OCI_MANIFEST, 'digest': subject, 'size': 1}
+        manifest = Manifest(json.dumps(doc).encode(), OCI_MANIFEST)
+        self.manifests[manifest.digest] = manifest
+        if subject:
+            self.subjects[manifest.digest] = subject
+        if tag:
+            self.tags[tag] = manifest.digest
+        return manifest.digest
+
+    def index(self, children, tag=None):
+        doc = {'schemaVersion': 2, 'mediaType': OCI_INDEX, 'manifests': [
+            {'mediaType': self.manifests[c].media_type if c in self.manifests else OCI_MANIFEST, 'digest': c,
+             'size': self.manifests[c].size if c in self.manifests else 1} for c in children]}
+        manifest = Manifest(json.dumps(doc).encode(), OCI_INDEX)
+        self.manifests[manifest.digest] = manifest
+        if tag:
+            self.tags[tag] = manifest.digest
+        return manifest.digest
+
+    # the client's surface
+    def list_tags(self, repository):
+        return list(self.tags)
+
+    def head_manifest(self, repository, reference):
+        digest = reference if reference.startswith('sha256:') else self.tags.get(reference)
+        manifest = self.manifests.get(digest)
+        return ManifestHead(digest, manifest.media_type, manifest.size) if manifest else None
+
+    def get_manifest(self, repository, reference):
+        digest = reference if reference.startswith('sha256:') else self.tags.get(reference)
+        if digest in self.broken:
+            raise RegistryConnectionError('the registry answered HTTP 500 after 5 attempts', registry=self.address.name,
+                                          repository=repository, reference=reference)
+        if digest not in self.manifests:
+            raise ManifestNotFoundError('manifest not found', registry=self.address.name, repository=repository,
+                                        reference=reference)
+        return self.manifests[digest]
+
+    def get_blob(self, repository, digest):
+        if digest not in self.configs:
+            raise NotFoundError('not found (blob unknown)', registry=self.address.name, repository=repository, reference=digest)
+        return self.configs[digest]
+
+    def refuse_delete(self, repository):
+        if not self.may_delete:
+            raise AuthorizationError('access denied for delete (HTTP 403)', registry=self.address.name, repository=repository)
+
+    def list_referrers(self, repository, digest):
+        if not self.referrers:
+            return None
+        return [{'mediaType': OCI_MANIFEST, 'digest': d, 'size': 1} for d, s in self.subjects.items()
+                if s == digest and d in self.manifests]
+
+    def tag_deletes_supported(self, repository, absent_tag):
+        assert absent_tag not in self.tags
+        self.refuse_delete(repository)
+        return self.tag_delete
+
+    def delete_tag(self, repository, tag):
+        with self.lock:
+            self.untagged.append(tag)
+            del self.tags[tag]
+        return True
+
+    def delete_manifest(self, repository, digest):
+        if digest in self.fail_delete:
+            raise RegistryProtocolError('unexpected answer to DELETE: HTTP 500', registry=self.address.name,
+                                        repository=repository, reference=digest)
+        with self.lock:
+            if digest not in self.manifests:
+                raise ManifestNotFoundError('manifest not found', registry=self.address.name, repository=repository,
+                                            reference=digest)
+            self.deleted.append(digest)
+            del self.manifests[digest]
+            for tag in [t for t, d in self.tags.items() if d == digest]:
+                del self.tags[tag]
+
+    def deletes_enabled(self, repository):
+        self.refuse_delete(repository)
+        return True
+
+
+def plan(registry, rules=None, protect=(), parallel=2, delete_untagged=True):
+    return plan_repository(registry, REPO, Policy(protect=protect, rules=rules or ALL), parallel, delete_untagged=delete_untagged)
+
+
+def params(**overrides):
+    values = dict(repository=[REPO], repository_pattern=None, protect=[], rules=ALL, suffixes=['-amd64'],
+                  delete_untagged=True, parallel=2)
+    values.update(overrides)
+    return values
+
+
+def test_an_unreadable_kept_index_fails_the_repository_closed():
+    reg = FakeRegistry()
+    amd = reg.image()
+    keep = reg.index([amd], tag='keep')
+    reg.image(tag='tmp-1')
+    reg.broken.add(keep)
+    with pytest.raises(RegistryError) as err:
+        plan(reg)
+    assert 'cannot read a kept manifest' in str(err.value)
+    assert 'nothing is deleted in this repository' in str(err.value)
+    with pytest.raises(RegistryError) as err:
+        run_retention_prune(reg, params())
+    assert reg.deleted == []
+    assert err.value.facts['changed'] is False
+    assert 'nothing is deleted in this repository' in err.value.facts['repositories'][0]['error']
+
+
+def test_a_condemned_tag_on_a_kept_image_is_untagged_where_the_registry_can():
+    reg = FakeRegistry(tag_delete=True)
+    digest = reg.image(tag='release')
+    reg.tags['tmp-alias'] = digest
+    result = run_retention_prune(reg, params())
+    (entry,) = result['repositories']
+    tags = dict((t['tag'], t) for t in entry['tags'])
+    assert tags['tmp-alias']['action'] == 'untag'
+    assert 'the kept tag release points at it' in tags['tmp-alias']['reason']
+    assert tags['tmp-alias']['outcome'] == 'untagged'
+    assert reg.untagged == ['tmp-alias'] and reg.deleted == []
+    assert result['changed'] is True
+
+
+def test_without_tag_delete_the_tag_stays_and_nothing_is_done():
+    reg = FakeRegistry(tag_delete=False)
+    digest = reg.image(tag='release')
+    reg.tags['tmp-alias'] = digest
+    result = run_retention_prune(reg, params())
+    tags = dict((t['tag'], t) for t in result['repositories'][0]['tags'])
+    assert tags['tmp-alias']['action'] == 'stay'
+    assert result['changed'] is False
+    assert reg.untagged == [] and reg.deleted == []
+
+
+def test_referrers_go_with_their_subject_and_after_it():
+    reg = FakeRegistry(referrers=True)
+    condemned = reg.image(tag='tmp-1')
+    signature = reg.image(subject=condemned)
+    attestation_of_signature = reg.image(subject=signature)
+    kept = reg.image(tag='release')
+    kept_signature = reg.image(subject=kept)
+    p = plan(reg)
+    kinds = dict((m.digest, m.kind) for m in p.manifests)
+    assert kinds == {condemned: 'tagged', signature: 'referrer', attestation_of_signature: 'referrer'}
+    execute_repository(reg, p, parallel=2)
+    assert reg.deleted == [condemned, signature, attestation_of_signature]
+    assert kept in reg.manifests and kept_signature in reg.manifests
+
+
+def test_without_referrers_api_the_plan_says_so():
+    reg = FakeRegistry(referrers=False)
+    reg.image(tag='tmp-1')
+    p = plan(reg)
+    assert any('no referrers API' in note for note in p.notes)
+
+
+def test_nested_indexes_are_deleted_outside_in_and_shared_children_kept():
+    reg = FakeRegistry()
+    shared = reg.image()
+    only = reg.image()
+    inner = reg.index([shared, only])
+    reg.index([inner], tag='tmp-outer')
+    reg.index([shared], tag='release')
+    p = plan(reg)
+    by_digest = dict((m.digest, m) for m in p.manifests)
+    assert set(by_digest) == {reg.tags['tmp-outer'], inner, only}
+    outer = reg.tags['tmp-outer']
+    execute_repository(reg, p, parallel=2)
+    assert reg.deleted == [outer, inner, only]
+    assert shared in reg.manifests
+
+
+def test_delete_untagged_false_leaves_children():
+    reg = FakeRegistry()
+    child = reg.image()
+    reg.index([child], tag='tmp-1')
+    p = plan(reg, delete_untagged=False)
+    assert [m.kind for m in p.manifests] == ['tagged']
+
+
+def test_children_stay_when_their_index_was_not_deleted():
+    reg = FakeRegistry()
+    child = reg.image()
+    index = reg.index([child], tag='tmp-1')
+    p = plan(reg)
+    replacement = reg.image()
+    reg.tags['tmp-1'] = replacement  # the condemned tag moved before the delete
+    execute_repository(reg, p, parallel=2)
+    outcomes = dict((m.digest, m.outcome) for m in p.manifests)
+    assert outcomes[index] == 'skipped: its tags moved or went after planning'
+    assert outcomes[child] == 'skipped: %s, which it goes with, was not deleted' % index
+    assert reg.deleted == []
+
+
+@pytest.mark.parametrize('failing', [0, 1])
+def test_a_delete_failing_midway_reports_what_was_done(failing):
+    reg = FakeRegistry()
+    digests = sorted([reg.image(tag='tmp-1'), reg.image(tag='tmp-2')])  # deleted in digest order
+    reg.image(tag='release')
+    reg.fail_delete.add(digests[1])
+    if failing == 0:  # nothing done before the failure: no claim of change
+        reg.fail_delete = {digests[0]}
+        with pytest.raises(RegistryError) as err:
+            run_retention_prune(reg, params(parallel=1))
+        assert err.value.facts['changed'] is False
+        assert 'before this failure' not in err.value.facts['repositories'][0]['error']
+        return
+    first = digests[0]
+    with pytest.raises(RegistryError) as err:
+        run_retention_prune(reg, params(parallel=1))
+    assert reg.deleted == [first]
+    assert err.value.facts['changed'] is True
+    entry = err.value.facts['repositories'][0]
+    assert 'before this failure, already deleted: 1 manifests; run again to finish' in entry['error']
+    assert entry['deleted']['manifests'] == [first]
+
+
+def test_signature_of_a_signature_is_kept_with_the_kept_image():
+    reg = FakeRegistry()
+    kept = reg.image(tag='release')
+    sig = reg.image(tag='%s.sig' % kept.replace(':', '-'), subject=kept)
+    sig_of_sig = reg.image(tag='%s.sig' % sig.replace(':', '-'), subject=sig)
+    condemned = reg.image(tag='tmp-1')
+    sig_condemned = reg.image(tag='%s.sig' % condemned.replace(':', '-'), subject=condemned)
+    p = plan(reg)
+    actions = dict((t.digest, t.action) for t in p.tags)
+    assert actions[sig] == 'keep' and actions[sig_of_sig] == 'keep'
+    assert actions[sig_condemned] == 'delete'
+    assert sig in p.kept and sig_of_sig in p.kept
+
+
+def sig_tag(digest, kind='.sig'):
+    return '%s%s' % (digest.replace(':', '-'), kind)
+
+
+def test_a_signature_stays_when_its_subject_is_pinned_after_planning():
+    reg = FakeRegistry()
+    condemned = reg.image(tag='tmp-1')
+    signature = reg.image(tag=sig_tag(condemned), subject=condemned)
+    reg.image(tag='release')
+    p = plan(reg)
+    entries = dict((m.digest, m) for m in p.manifests)
+    assert entries[signature].parents == {condemned}
+    reg.tags['prod'] = condemned  # pushed between plan and delete
+    execute_repository(reg, p, parallel=2)
+    assert reg.deleted == []
+    assert entries[signature].outcome == 'skipped: %s, which it goes with, was not deleted' % condemned
+
+
+def test_without_delete_untagged_signatures_of_children_are_left_alone():
+    reg = FakeRegistry()
+    child = reg.image()
+    reg.index([child], tag='tmp-1')
+    child_sig = reg.image(tag=sig_tag(child), subject=child)
+    p = plan(reg, delete_untagged=False)
+    actions = dict((t.digest, t.action) for t in p.tags)
+    assert actions[child_sig] == 'keep'
+    assert child_sig in p.kept
+    assert [m.kind for m in p.manifests] == ['tagged']
+
+
+def test_a_left_alone_signature_keeps_its_own_attestation_and_shared_image():
+    reg = FakeRegistry()
+    lonely = reg.image(tag=sig_tag('sha256:' + 'e' * 64))  # its subject is not here
+    attestation = reg.image(tag=sig_tag(lonely, '.att'), subject=lonely)
+    reg.tags['tmp-shared'] = lonely  # a condemned tag on the same image
+    reg.image(tag='tmp-2')
+    p = plan(reg, rules=ALL)
+    by_tag = dict((t.tag, t) for t in p.tags)
+    assert by_tag[sig_tag(lonely, '.att')].action == 'keep'
+    assert by_tag['tmp-shared'].action == 'stay'
+    assert lonely in p.kept and attestation in p.kept
+    assert [m.tags for m in p.manifests] == [['tmp-2']]
+
+
+def test_a_kept_index_naming_a_child_by_sha512_fails_closed():
+    reg = FakeRegistry()
+    reg.index(['sha512:' + 'a' * 128], tag='release')
+    reg.image(tag='tmp-1')
+    with pytest.raises(RegistryError, match='names an image by sha512, not sha256'):
+        plan(reg)
+
+
+def test_check_mode_without_delete_permission_plans_and_warns():
+    reg = FakeRegistry(may_delete=False)
+    digest = reg.image(tag='release')
+    reg.tags['tmp-alias'] = digest
+    reg.image(tag='tmp-1')
+    result = run_retention_prune(reg, params(), check_mode=True)
+    (entry,) = result['repositories']
+    assert any('could not ask whether the registry deletes a tag alone' in n for n in entry['notes'])
+    assert any('could not ask whether deletes are enabled' in w for w in result['warnings'])
+    assert entry['summary']['delete'] == 1 and entry['summary']['stay'] == 1
+    with pytest.raises(RegistryError, match='access denied for delete'):
+        run_retention_prune(reg, params())
+    assert reg.deleted == []
+
+
+def test_an_image_whose_config_is_missing_has_no_known_age():
+    reg = FakeRegistry()
+    reg.image(tag='a-dev-1')  # no config blob
+    result = run_retention_prune(reg, params(rules=[{'name': 'dev', 'match': '-dev-', 'older_than_days': 1}]), check_mode=True)
+    (tag,) = result['repositories'][0]['tags']
+    assert tag['action'] == 'keep' and 'age unknown' in tag['reason']
+
+
+def test_check_mode_with_deletes_disabled_reports_no_change():
+    reg = FakeRegistry()
+    reg.image(tag='tmp-1')
+    reg.deletes_enabled = lambda repository: False
+    result = run_retention_prune(reg, params(), check_mode=True)
+    assert result['changed'] is False
+    assert any('deletes are disabled' in w for w in result['warnings'])
+    with pytest.raises(RegistryError, match='nothing was deleted'):
+        run_retention_prune(reg, params())
