@@ -370,55 +370,49 @@ def _absent_tag(names):
             return tag
 
 
-def _plan_children(plan):
-    """The children of condemned indexes that nothing kept uses, each deleted after every index that names it.
-
-    A child condemned by a tag of its own is already planned; it gets its indexes as parents too.
+def _plan_following(plan, kind, related, reason):
+    """Plan what goes with the planned manifests: ``related(digests)`` maps each digest to those that go with it
+    (the children of an index, the referrers of a subject). Each goes after all it goes with, and only if nothing
+    kept uses it and no tag names it (a condemned tag of its own has planned it already: it just waits its turn).
     """
     planned = dict((m.digest, m) for m in plan.manifests)
     tagged = set(t.digest for t in plan.tags)
     frontier = [m.digest for m in plan.manifests]
     while frontier:
         following = []
-        for parent in frontier:
-            for child in plan.children.get(parent, ()):
-                if child in plan.kept:
+        for parent, digests in related(frontier).items():
+            for digest in digests:
+                if digest in plan.kept:
                     continue
-                if child in planned:
-                    planned[child].parents.add(parent)
-                    continue
-                if child in tagged:  # kept by its tags, or planned above
-                    continue
-                entry = ManifestPlan(child, CHILD, 'only condemned indexes use it and no tag names it', parents=[parent])
-                planned[child] = entry
-                plan.manifests.append(entry)
-                following.append(child)
+                if digest in planned:
+                    planned[digest].parents.add(parent)
+                elif digest not in tagged:
+                    planned[digest] = ManifestPlan(digest, kind, reason(parent), parents=[parent])
+                    plan.manifests.append(planned[digest])
+                    following.append(digest)
         frontier = following
+
+
+def _plan_children(plan):
+    """The children of condemned indexes that nothing kept uses (``_plan_following``)."""
+    _plan_following(plan, CHILD, lambda digests: dict((d, plan.children.get(d, ())) for d in digests),
+                    lambda parent: 'only condemned indexes use it and no tag names it')
 
 
 def _plan_referrers(client, plan, parallel):
     """The referrers (OCI 1.1 ``subject``) of condemned manifests, where the registry lists them."""
     if not plan.manifests:
         return
-    planned = dict((m.digest, m) for m in plan.manifests)
     if client.list_referrers(plan.repository, plan.manifests[0].digest) is None:
         plan.notes.append('the registry has no referrers API: referrers of deleted manifests that no tag names are '
                           'left for garbage collection')
         return
-    frontier = [m.digest for m in plan.manifests]
-    while frontier:
-        found = map_parallel(frontier, lambda digest: client.list_referrers(plan.repository, digest) or [], parallel)
-        following = []
-        for subject in frontier:
-            for desc in found[subject]:
-                digest = desc['digest']
-                if digest in plan.kept or digest in planned:
-                    continue
-                entry = ManifestPlan(digest, REFERRER, 'refers to %s, which is condemned' % subject, parents=[subject])
-                planned[digest] = entry
-                plan.manifests.append(entry)
-                following.append(digest)
-        frontier = following
+
+    def referrers(digests):
+        found = map_parallel(digests, lambda digest: client.list_referrers(plan.repository, digest) or [], parallel)
+        return dict((digest, [desc['digest'] for desc in descs]) for digest, descs in found.items())
+
+    _plan_following(plan, REFERRER, referrers, lambda subject: 'refers to %s, which is condemned' % subject)
 
 
 # ------------------------------------------------------------------ execute

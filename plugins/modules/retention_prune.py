@@ -323,10 +323,12 @@ repositories:
           elements: str
           returned: always
         parents:
-          description: The condemned indexes or subjects it goes with.
+          description:
+            - The deleted manifests it goes with, and is deleted after. These are the indexes of a child, or the
+              subject of a signature or referrer.
           type: list
           elements: str
-          returned: for children and referrers
+          returned: when it goes with other manifests
         reason:
           description: Why it is deleted.
           type: str
