@@ -830,8 +830,10 @@ class RegistryClient(object):
         a valid digest), 400, 405 or 501.
         """
         referrers = []
-        path = '/v2/%s/referrers/%s' % (repository, digest)
-        while path:
+        path = '%s/v2/%s/referrers/%s' % (self.address.base_url, repository, digest)
+        seen = set()
+        while path and path not in seen:  # a page linking back to one already read ends the listing
+            seen.add(path)
             response = self.request('GET', path, repository, ('pull',), headers={'Accept': OCI_INDEX},
                                     expected=(200, 400, 404, 405, 501), reference=digest)
             if response.status_code != 200:

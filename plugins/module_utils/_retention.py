@@ -26,7 +26,8 @@ newer than every stable release are kept, the rest condemned.
 Any other rule keeps the newest ``keep_newest`` images and/or condemns those older than ``older_than_days``
 (both given: condemned only when both hold). ``order: created`` (default) ranks images (distinct digests) by
 creation time; ``order: semver`` ranks versions, and selects only tags that read as versions. An image of
-unknown age is never condemned for its age, and ranks as the newest.
+unknown age is never condemned for its age, and ``order: created`` keeps it without counting it among the
+newest (``keep_newest: 0`` still condemns it, as it condemns every image the rule selects).
 """
 
 from __future__ import annotations
@@ -249,7 +250,6 @@ class Rule(object):
 
     # -- count and age
     def _decide_count(self, tags, age_of, now):
-        never = datetime.datetime.max.replace(tzinfo=datetime.timezone.utc)
         units = {}  # unit: tags; a unit is an image (digest) or, with order semver, a version
         for tag, digest in tags.items():
             if self.order == 'semver':
@@ -257,12 +257,19 @@ class Rule(object):
             else:
                 unit = digest
             units.setdefault(unit, []).append(tag)
+        decisions = {}
         if self.order == 'semver':
             ranked = sorted(units, reverse=True)
         else:
-            # Newest first; an image of unknown age ranks as the newest; ties by digest, for a stable order.
-            ranked = sorted(units, key=lambda d: (age_of(d) or never, d), reverse=True)
-        decisions = {}
+            # An image of unknown age cannot be ranked: it is kept, and does not count among the newest
+            # (keep_newest: 0 ranks nothing, and condemns it like the others).
+            for digest in [u for u in units if self.keep_newest and age_of(u) is None]:
+                for tag in units.pop(digest):
+                    decisions[tag] = Decision(KEEP, self.name, 'age unknown (the image has no creation time), so it is '
+                                                               'neither ranked nor condemned')
+            # Newest first (what has no age, left only when nothing is kept by count, last); ties by digest.
+            oldest = datetime.datetime.min.replace(tzinfo=datetime.timezone.utc)
+            ranked = sorted(units, key=lambda d: (age_of(d) or oldest, d), reverse=True)
         limit = None if self.older_than_days is None else now - datetime.timedelta(days=self.older_than_days)
         for rank, unit in enumerate(ranked):
             beyond = self.keep_newest is not None and rank >= self.keep_newest

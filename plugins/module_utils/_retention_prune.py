@@ -193,7 +193,10 @@ def _read_children(client, repository, plan, digests, parallel):
         return
 
     def read(digest):
-        manifest = client.get_manifest(repository, digest)
+        try:
+            manifest = client.get_manifest(repository, digest)
+        except UnsupportedError:
+            return plan.media_types.get(digest) or '', []  # schema 1 or an artifact manifest: not an index
         if manifest.media_type not in INDEX_MEDIA_TYPES:
             return manifest.media_type, []
         children = index_children(manifest, 'the index %s/%s@%s' % (client.address.name, repository, digest))
@@ -276,7 +279,8 @@ def plan_repository(client, repository, policy, parallel, delete_untagged=True, 
     planned = dict((m.digest, m) for m in plan.manifests)
     for entry in plan.manifests:
         # A signature or attestation goes after its subject, and only if the subject went.
-        entry.parents.update(artefacts[t] for t in entry.tags if t in artefacts and artefacts[t] in planned)
+        entry.parents.update(artefacts[t] for t in entry.tags
+                             if t in artefacts and artefacts[t] in planned and artefacts[t] != entry.digest)
     if delete_untagged:
         _plan_referrers(client, plan, parallel)
     return plan
@@ -410,7 +414,12 @@ def _plan_referrers(client, plan, parallel):
 
     def referrers(digests):
         found = map_parallel(digests, lambda digest: client.list_referrers(plan.repository, digest) or [], parallel)
-        return dict((digest, [desc['digest'] for desc in descs]) for digest, descs in found.items())
+        related = {}
+        for digest, descs in found.items():
+            related[digest] = [d['digest'] for d in descs if d['digest'].startswith('sha256:')]
+            if len(related[digest]) < len(descs):
+                plan.notes.append('referrers of %s named by other digests than sha256 are left alone' % digest)
+        return related
 
     _plan_following(plan, REFERRER, referrers, lambda subject: 'refers to %s, which is condemned' % subject)
 
@@ -432,6 +441,7 @@ def execute_repository(client, plan, parallel):
     for tag, head in heads.items():
         if head is None:
             continue
+        plan.media_types.setdefault(head.digest, head.media_type)
         entry = planned.get(tag)
         if entry is None:
             pinned.setdefault(head.digest, 'the tag %s appeared after planning' % tag)
@@ -443,23 +453,31 @@ def execute_repository(client, plan, parallel):
     entries = dict((m.digest, m) for m in plan.manifests)
     pending = list(plan.manifests)
     while pending:
-        # Waves: a child or referrer waits until every parent of it has an outcome, and goes only if all were deleted.
+        # Waves: a manifest waits until everything it goes with has an outcome, and goes only if all were deleted.
         wave = [m for m in pending if all(entries[p].outcome for p in m.parents)]
+        if not wave:
+            # What is left goes with itself in a circle (tags naming each other's digests): nothing of it is deleted.
+            for entry in pending:
+                entry.outcome = 'skipped: it goes with manifests that go with it in a circle'
+            break
         pending = [m for m in pending if not all(entries[p].outcome for p in m.parents)]
-        _deleting(plan, lambda: _delete_wave(client, plan, wave, by_tag, entries, pinned, parallel))
+        _deleting(plan, lambda: _delete_wave(client, plan, wave, pending, by_tag, entries, pinned, parallel))
 
     untags = [t for t in plan.tags if t.action == UNTAG]
     _deleting(plan, lambda: run_parallel(untags, lambda t: _untag(client, plan, t), parallel,
                                          done=lambda t, outcome: setattr(t, 'outcome', outcome)))
 
 
-def _delete_wave(client, plan, wave, by_tag, entries, pinned, parallel):
-    """Resolve the wave's tags once more, settle what moved, then delete the rest of the wave."""
+def _delete_wave(client, plan, wave, pending, by_tag, entries, pinned, parallel):
+    """Resolve every condemned tag still there once more (of this wave and the later ones), settle what moved,
+    then delete the rest of the wave."""
     repository = plan.repository
-    tags = [t for m in wave for t in m.tags]
+    tags = [t for m in wave + pending for t in m.tags if by_tag[t].outcome is None]
     heads = map_parallel(tags, lambda tag: client.head_manifest(repository, tag), parallel)
-    for entry in wave:
+    for entry in wave + pending:
         for tag in entry.tags:
+            if tag not in heads:
+                continue
             head = heads[tag]
             if head is None:
                 by_tag[tag].outcome = 'gone before the delete'
@@ -515,7 +533,13 @@ def _untag(client, plan, tag_plan):
 
 def _deleting(plan, action):
     """Run deletes; a failure after some of them says how many were done (``reporting_partial_writes``)."""
-    with reporting_partial_writes(lambda: plan.deleted_manifests and 'already deleted: %d manifests' % plan.deleted_manifests):
+    def done():
+        untagged = sum(1 for t in plan.tags if t.outcome == 'untagged')
+        if plan.deleted_manifests or untagged:
+            return 'already deleted: %d manifests, %d tags untagged' % (plan.deleted_manifests, untagged)
+        return ''
+
+    with reporting_partial_writes(done):
         action()
 
 

@@ -156,7 +156,8 @@ options:
       order:
         description:
           - How O(rules[].keep_newest) ranks the selected tags. C(created) ranks images by creation time and is
-            used when this is not given; an image of unknown age ranks as the newest.
+            used when this is not given. An image of unknown age cannot be ranked. It is kept and does not count
+            among the newest, except that O(rules[].keep_newest=0) condemns it like every image the rule selects.
           - C(semver) ranks by version, and such a rule selects only tags that read as a version.
         type: str
         choices: [created, semver]

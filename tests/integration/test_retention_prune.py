@@ -337,9 +337,11 @@ def test_invalid_policy_is_refused_before_any_request(ansible, conn, registry, r
 
 
 def test_garbage_collection_after_prune_keeps_every_kept_image(ansible, workdir, repo, tmp_path):
-    """The documented procedure (docs/garbage-collection.md): stopped registry, garbage-collect without
-    --delete-untagged, start again. Disk is freed and every image of every kept index still copies."""
-    reg = TestRegistry(os.path.join(workdir, 'prune-gc')).start()
+    """The documented procedure (docs/garbage-collection.md), by the garbage_collect playbook: stopped registry,
+    garbage-collect without --delete-untagged, start again. Disk is freed and every image of every kept index
+    still copies. The registry's storage is set by a REGISTRY_* variable, which the collector must get too."""
+    reg = TestRegistry(os.path.join(workdir, 'prune-gc'),
+                       env={'REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY': '/var/lib/registry/from-env'}).start()
     try:
         tags, facts = seed(reg, repo)
         expected = expected_actions(tags, facts)

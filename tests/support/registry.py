@@ -76,13 +76,15 @@ class TestRegistry(object):
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, workdir, tls=True, auth=True, delete=True, users=None, token_server=None):
-        """``auth`` is htpasswd (basic); with ``token_server`` (a TokenServer) the registry wants its bearer tokens."""
+    def __init__(self, workdir, tls=True, auth=True, delete=True, users=None, token_server=None, env=None):
+        """``auth`` is htpasswd (basic); with ``token_server`` (a TokenServer) the registry wants its bearer tokens.
+        ``env`` adds REGISTRY_* settings to the container's environment."""
         self.workdir = workdir
         self.tls = tls
         self.auth = auth or token_server is not None
         self.token_server = token_server
         self.delete = delete
+        self.env = dict(env or {})
         self.username = 'regops'
         self.password = 'pw-' + secrets.token_urlsafe(18)
         self.users = dict(users or {})
@@ -130,7 +132,7 @@ class TestRegistry(object):
             json.dump(config, f)  # JSON is YAML
         self.name = name = 'regops-test-%s' % secrets.token_hex(4)
         self.container = docker('run', '-d', '--name', name, '--label', 'io.regops.test=1', '-p', '127.0.0.1::5000',
-                                '-v', '%s:/etc/docker/registry/config.yml:ro' % config_path, *mounts, IMAGE)
+                                '-v', '%s:/etc/docker/registry/config.yml:ro' % config_path, *mounts, *self._env_args(), IMAGE)
         self.port = self._port()
         self.wait_ready()
         return self
@@ -158,6 +160,9 @@ class TestRegistry(object):
         docker('restart', '-t', '2', self.container)
         self.wait_ready()
 
+    def _env_args(self):
+        return [arg for key, value in sorted(self.env.items()) for arg in ('-e', '%s=%s' % (key, value))]
+
     def _port(self):
         return int(docker('port', self.container, '5000/tcp').splitlines()[0].rsplit(':', 1)[1])
 
@@ -167,12 +172,15 @@ class TestRegistry(object):
         self.wait_ready()
 
     def garbage_collect(self, *flags):
-        """The procedure of docs/garbage-collection.md: stop, ``registry garbage-collect``, start. Returns its output."""
+        """Stop, ``registry garbage-collect <flags>`` with the registry's volumes and environment, start; its output.
+
+        The tests use it for what the garbage_collect playbook never does (``--delete-untagged``)."""
         docker('stop', '-t', '5', self.container)
         try:
-            proc = subprocess.run(['docker', 'run', '--rm', '--volumes-from', self.container, '--entrypoint', '/bin/registry',
-                                   IMAGE, 'garbage-collect'] + list(flags) + ['/etc/docker/registry/config.yml'],
-                                  capture_output=True, text=True, check=True)
+            command = (['docker', 'run', '--rm', '--volumes-from', self.container] + self._env_args()
+                       + ['--entrypoint', '/bin/registry', IMAGE, 'garbage-collect'] + list(flags)
+                       + ['/etc/docker/registry/config.yml'])
+            proc = subprocess.run(command, capture_output=True, text=True, check=True)
         finally:
             docker('start', self.container)
             self.started_again()
@@ -181,7 +189,7 @@ class TestRegistry(object):
     def blob_count(self):
         """How many blobs the registry's storage holds."""
         return int(docker('run', '--rm', '--volumes-from', self.container, '--entrypoint', '/bin/sh', IMAGE, '-c',
-                          'find /var/lib/registry/docker/registry/v2/blobs -name data | wc -l'))
+                          'find /var/lib/registry -path "*/v2/blobs/*" -name data | wc -l'))
 
     # -- facts
     @property

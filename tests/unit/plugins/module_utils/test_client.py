@@ -534,3 +534,11 @@ def test_malformed_referrers_and_foreign_links_are_refused():
     client, _adapter, _sleeps = make_client([response(200, {'manifests': []}, {'Link': '<https://evil.example/x>; rel="next"'})])
     with pytest.raises(RegistryProtocolError, match='another host'):
         client.list_referrers('a/b', REF)
+
+
+def test_a_referrers_page_linking_back_to_itself_ends_the_listing():
+    page = {'manifests': [{'mediaType': OCI_MANIFEST, 'digest': 'sha256:' + '1' * 64, 'size': 9}]}
+    link = {'Link': '</v2/a/b/referrers/%s>; rel="next"' % REF}
+    client, adapter, _sleeps = make_client([response(200, page, link), response(200, page, link)])
+    assert len(client.list_referrers('a/b', REF)) == 1
+    assert len(adapter.requests) == 1  # the first page's own address was already read

@@ -192,9 +192,16 @@ def test_keep_newest_counts_images_not_tags():
             'feature-u': 'sha256:4', 'other': 'sha256:9'}
     ages = {'sha256:1': ago(1), 'sha256:2': ago(5), 'sha256:3': ago(20)}
     decisions = decide(tags, rules=rules, ages=ages)[0]
-    # The image of unknown age ranks as the newest.
-    assert kept(decisions) == ['feature-a', 'feature-a2', 'feature-u', 'other']
-    assert decisions['feature-b'].reason == 'image 3 by creation time, beyond the newest 2'
+    # The image of unknown age is kept and not counted.
+    assert kept(decisions) == ['feature-a', 'feature-a2', 'feature-b', 'feature-u', 'other']
+    assert decisions['feature-c'].reason == 'image 3 by creation time, beyond the newest 2'
+    assert 'neither ranked nor condemned' in decisions['feature-u'].reason
+
+
+def test_images_of_unknown_age_are_never_condemned_by_count():
+    rules = [{'name': 'b', 'prefixes': ['build-'], 'keep_newest': 1}]
+    decisions = decide(['build-1', 'build-2', 'build-3'], rules=rules)[0]  # no creation times at all
+    assert kept(decisions) == ['build-1', 'build-2', 'build-3']
 
 
 def test_keep_newest_with_age_condemns_only_when_both_hold():

@@ -273,7 +273,7 @@ def test_a_delete_failing_midway_reports_what_was_done(failing):
     assert reg.deleted == [first]
     assert err.value.facts['changed'] is True
     entry = err.value.facts['repositories'][0]
-    assert 'before this failure, already deleted: 1 manifests; run again to finish' in entry['error']
+    assert 'before this failure, already deleted: 1 manifests, 0 tags untagged; run again to finish' in entry['error']
     assert entry['deleted']['manifests'] == [first]
 
 
@@ -375,3 +375,60 @@ def test_check_mode_with_deletes_disabled_reports_no_change():
     assert any('deletes are disabled' in w for w in result['warnings'])
     with pytest.raises(RegistryError, match='nothing was deleted'):
         run_retention_prune(reg, params())
+
+
+def test_tags_naming_their_own_or_each_others_digest_do_not_hang_the_run():
+    reg = FakeRegistry()
+    own = reg.image(tag='tmp-1')
+    reg.tags[sig_tag(own)] = own  # an artefact tag on its own subject
+    first, second = reg.image(tag='tmp-2'), reg.image(tag='tmp-3')
+    reg.tags[sig_tag(second)] = first  # each names the other's digest
+    reg.tags[sig_tag(first)] = second
+    p = plan(reg)
+    assert own not in dict((m.digest, m) for m in p.manifests)[own].parents
+    execute_repository(reg, p, parallel=2)
+    outcomes = dict((m.digest, m.outcome) for m in p.manifests)
+    assert outcomes[own] == 'deleted'
+    assert outcomes[first] == outcomes[second] == 'skipped: it goes with manifests that go with it in a circle'
+    assert first in reg.manifests and second in reg.manifests
+
+
+def test_a_condemned_tag_of_a_later_wave_that_moved_pins_its_new_image():
+    reg = FakeRegistry()
+    child = reg.image(tag='tmp-c')
+    reg.index([child], tag='tmp-i')
+    other = reg.image(tag='tmp-x')
+    p = plan(reg)
+    assert dict((m.digest, m) for m in p.manifests)[child].parents  # the child waits for its index
+    reg.tags['tmp-c'] = other  # moved after planning onto an image condemned in the first wave
+    execute_repository(reg, p, parallel=2)
+    assert other in reg.manifests and reg.tags['tmp-c'] == other
+    tags = dict((t.tag, t.outcome) for t in p.tags)
+    assert tags['tmp-c'] == 'skipped: moved to %s after planning' % other
+
+
+def test_a_new_index_over_condemned_images_keeps_them():
+    reg = FakeRegistry()
+    amd, arm = reg.image(tag='tmp-amd64'), reg.image(tag='tmp-arm64')
+    p = plan(reg)
+    reg.index([amd, arm], tag='rollback')  # pushed between plan and delete
+    execute_repository(reg, p, parallel=2)
+    assert reg.deleted == []
+    assert amd in reg.manifests and arm in reg.manifests
+
+
+def test_a_condemned_index_naming_a_child_by_sha512_is_deleted_and_its_children_left():
+    reg = FakeRegistry()
+    index = reg.index(['sha512:' + 'a' * 128], tag='tmp-1')
+    p = plan(reg)
+    assert [m.digest for m in p.manifests] == [index]
+    assert any('names an image by sha512' in note for note in p.notes)
+
+
+def test_an_index_with_a_missing_image_has_no_known_age():
+    reg = FakeRegistry()
+    reg.index([reg.image()], tag='a-dev-1')
+    reg.manifests.pop(next(d for d in reg.manifests if reg.manifests[d].media_type == OCI_MANIFEST))
+    result = run_retention_prune(reg, params(rules=[{'name': 'dev', 'match': '-dev-', 'older_than_days': 1}]), check_mode=True)
+    (tag,) = result['repositories'][0]['tags']
+    assert tag['action'] == 'keep' and 'age unknown' in tag['reason']
