@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install and start everything the collection's tests and demo need on a fresh
-# Debian 12 machine: a Docker engine, skopeo, the stand-in registry:2 image,
-# and a Python virtual environment (.venv) with the pinned tooling.
+# Debian 12 machine: a Docker engine, skopeo, the stand-in registry:2 image, the
+# Molecule instance image of the roles, and a Python virtual environment (.venv)
+# with the pinned tooling.
 # Safe to run again: every step skips what is already in place.
 set -euo pipefail
 
@@ -16,7 +17,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # --- Debian packages ------------------------------------------------------
-packages=(docker.io skopeo docker-registry busybox-static openssl git make python3-venv)
+packages=(docker.io skopeo docker-registry busybox-static openssl git make python3-venv mmdebstrap)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -40,8 +41,9 @@ if ! docker info >/dev/null 2>&1; then
 fi
 log "docker $(docker version -f '{{.Server.Version}}') running"
 
-# --- registry:2 -----------------------------------------------------------
+# --- registry:2, and the Molecule instance image of the roles ---------------
 scripts/build-registry-image.sh
+scripts/build-molecule-image.sh
 
 # --- Python tooling -------------------------------------------------------
 venv=$root/.venv
