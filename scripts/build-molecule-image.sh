@@ -8,7 +8,7 @@
 set -euo pipefail
 
 IMAGE=regops/debian12-systemd-docker:latest
-PACKAGES=python3,python3-docker,python3-requests,systemd,systemd-sysv,dbus,docker.io,ca-certificates,openssl,skopeo,curl,iproute2,procps
+PACKAGES=python3,python3-docker,python3-requests,python3-cryptography,python3-passlib,python3-bcrypt,systemd,systemd-sysv,dbus,docker.io,ca-certificates,openssl,skopeo,curl,iproute2,procps
 force=${1:-}
 
 command -v mmdebstrap >/dev/null || { echo "missing mmdebstrap: install the mmdebstrap package" >&2; exit 1; }
