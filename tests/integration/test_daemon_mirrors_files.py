@@ -1,0 +1,87 @@
+"""regops.registry.daemon_mirrors on the files it merges, run on localhost against scratch copies (the engine is
+not restarted here; the Molecule scenario does that on a real host): daemon.json keeps every key the role does
+not own, a null option removes its key, a rerun writes nothing, absent takes the role's entries back out; the
+Docker client configuration keeps its other registries."""
+
+import base64
+import json
+import os
+
+import pytest
+
+
+@pytest.fixture
+def files(workdir, request):
+    base = os.path.join(workdir, 'daemon-mirrors', request.node.name)
+    os.makedirs(base, exist_ok=True)
+    daemon = os.path.join(base, 'daemon.json')
+    client = os.path.join(base, 'docker', 'config.json')
+    with open(daemon, 'w') as f:
+        json.dump({'storage-driver': 'overlay2', 'debug': True, 'registry-mirrors': ['https://old.example.com']}, f)
+    os.makedirs(os.path.dirname(client))
+    with open(client, 'w') as f:
+        json.dump({'auths': {'other.example.com': {'auth': 'b3RoZXI6c2VjcmV0'}}, 'credsStore': 'pass'}, f)
+    return daemon, client
+
+
+def run_role(ansible, daemon, client, **variables):
+    settings = {'daemon_mirrors_docker_config': daemon, 'daemon_mirrors_docker_client_config': client,
+                'daemon_mirrors_restart_docker': False}
+    settings.update(variables)
+    play = [{'hosts': 'localhost', 'gather_facts': False,
+             'tasks': [{'name': 'Run the daemon_mirrors role',
+                        'ansible.builtin.include_role': {'name': 'regops.registry.daemon_mirrors'},
+                        'vars': settings}]}]
+    run = ansible.playbook(play, diff=True, callback='ansible.builtin.default')
+    assert run.rc == 0, run.stdout[-4000:]
+    return run
+
+
+def changed(run):
+    return int(run.stdout.rsplit('changed=', 1)[1].split()[0])
+
+
+def load(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def test_daemon_json_is_merged_and_taken_back_out(ansible, files):
+    daemon, client = files
+    wanted = dict(daemon_mirrors_registry_mirrors=['https://mirror.example.com:5000'],
+                  daemon_mirrors_insecure_registries=['build.internal:5000'],
+                  daemon_mirrors_daemon_options={'max-concurrent-downloads': 10, 'debug': None},
+                  daemon_mirrors_logins=[{'registry': 'registry.example.com:5000', 'username': 'ci',
+                                          'password': 'ci-password'}])
+    first = run_role(ansible, daemon, client, **wanted)
+    assert load(daemon) == {'storage-driver': 'overlay2', 'registry-mirrors': ['https://mirror.example.com:5000'],
+                            'insecure-registries': ['build.internal:5000'], 'max-concurrent-downloads': 10}
+    config = load(client)
+    assert config['credsStore'] == 'pass'
+    assert config['auths'] == {'other.example.com': {'auth': 'b3RoZXI6c2VjcmV0'},
+                               'registry.example.com:5000': {'auth': base64.b64encode(b'ci:ci-password').decode()}}
+    assert oct(os.stat(client).st_mode & 0o777) == '0o600'
+    assert 'ci-password' not in first.stdout and base64.b64encode(b'ci:ci-password').decode() not in first.stdout
+
+    mtime = os.stat(daemon).st_mtime_ns
+    rerun = run_role(ansible, daemon, client, **wanted)
+    assert changed(rerun) == 0, rerun.stdout[-3000:]
+    assert os.stat(daemon).st_mtime_ns == mtime
+
+    run_role(ansible, daemon, client, daemon_mirrors_state='absent', **wanted)
+    assert load(daemon) == {'storage-driver': 'overlay2'}
+    assert load(client)['auths'] == {'other.example.com': {'auth': 'b3RoZXI6c2VjcmV0'}}
+
+
+def test_same_content_in_another_layout_is_not_rewritten(ansible, files):
+    daemon, client = files
+    with open(daemon, 'w') as f:
+        f.write('{"registry-mirrors":["https://mirror.example.com:5000"],\n "storage-driver":"overlay2"}')
+    run = run_role(ansible, daemon, client, daemon_mirrors_registry_mirrors=['https://mirror.example.com:5000'])
+    assert changed(run) == 0, run.stdout[-3000:]
+
+
+def test_removing_the_last_mirror_removes_the_key(ansible, files):
+    daemon, client = files
+    run_role(ansible, daemon, client)
+    assert load(daemon) == {'storage-driver': 'overlay2', 'debug': True}
