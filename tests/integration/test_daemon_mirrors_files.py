@@ -6,6 +6,8 @@ Docker client configuration keeps its other registries."""
 import base64
 import json
 import os
+import subprocess
+import tomllib
 
 import pytest
 
@@ -24,7 +26,7 @@ def files(workdir, request):
     return daemon, client
 
 
-def run_role(ansible, daemon, client, **variables):
+def run_role(ansible, daemon, client, check=False, **variables):
     settings = {'daemon_mirrors_docker_config': daemon, 'daemon_mirrors_docker_client_config': client,
                 'daemon_mirrors_restart_docker': False}
     settings.update(variables)
@@ -32,7 +34,7 @@ def run_role(ansible, daemon, client, **variables):
              'tasks': [{'name': 'Run the daemon_mirrors role',
                         'ansible.builtin.include_role': {'name': 'regops.registry.daemon_mirrors'},
                         'vars': settings}]}]
-    run = ansible.playbook(play, diff=True, callback='ansible.builtin.default')
+    run = ansible.playbook(play, diff=True, extra_args=['-vvv'], check=check, callback='ansible.builtin.default')
     assert run.rc == 0, run.stdout[-4000:]
     return run
 
@@ -81,7 +83,54 @@ def test_same_content_in_another_layout_is_not_rewritten(ansible, files):
     assert changed(run) == 0, run.stdout[-3000:]
 
 
-def test_removing_the_last_mirror_removes_the_key(ansible, files):
+def test_lists_not_given_are_left_alone_and_an_empty_one_removes_its_key(ansible, files):
     daemon, client = files
-    run_role(ansible, daemon, client)
-    assert load(daemon) == {'storage-driver': 'overlay2', 'debug': True}
+    run = run_role(ansible, daemon, client, daemon_mirrors_daemon_options={'live-restore': True})
+    assert load(daemon) == {'storage-driver': 'overlay2', 'debug': True, 'live-restore': True,
+                            'registry-mirrors': ['https://old.example.com']}
+    assert changed(run) == 1
+    run_role(ansible, daemon, client, daemon_mirrors_registry_mirrors=[])
+    assert load(daemon) == {'storage-driver': 'overlay2', 'debug': True, 'live-restore': True}
+
+
+def test_check_mode_writes_nothing(ansible, files):
+    daemon, client = files
+    before = (open(daemon).read(), open(client).read())
+    run = run_role(ansible, daemon, client, check=True, daemon_mirrors_registry_mirrors=['https://m.example.com'],
+                   daemon_mirrors_logins=[{'registry': 'r.example.com', 'username': 'u', 'password': 'p4ssw0rd-x'}])
+    # daemon.json, the client configuration, and its directory's mode (0755 here, 0700 wanted)
+    assert changed(run) == 3, '\n'.join(line[:90] for line in run.stdout.splitlines() if line.startswith(('TASK', 'changed')))
+    assert (open(daemon).read(), open(client).read()) == before
+
+
+def test_containerd_hosts_and_a_new_configuration_file(ansible, files, workdir):
+    """A host without config.toml gets one at version 2 that containerd itself reads with config_path set; each
+    hosts.toml parses as TOML and names the mirror, its CA and the registry."""
+    daemon, client = files
+    base = os.path.dirname(daemon)
+    config, certs = os.path.join(base, 'containerd', 'config.toml'), os.path.join(base, 'certs.d')
+    os.makedirs(os.path.dirname(config))
+    ca = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----'
+    settings = dict(daemon_mirrors_docker=False, daemon_mirrors_containerd=True,
+                    daemon_mirrors_restart_containerd=False,
+                    daemon_mirrors_containerd_config=config, daemon_mirrors_containerd_certs_dir=certs,
+                    daemon_mirrors_trust=[{'registry': 'mirror.example.com:5000', 'ca_certificate': ca}],
+                    daemon_mirrors_containerd_hosts=[{'registry': 'docker.io', 'mirrors': [
+                        {'url': 'https://mirror.example.com:5000', 'skip_verify': 'false'}]}])
+    run_role(ansible, daemon, client, **settings)
+    dump = subprocess.run(['containerd', '--config', config, 'config', 'dump'], capture_output=True, text=True,
+                          check=True).stdout
+    assert 'config_path = "%s"' % certs in dump
+    with open(os.path.join(certs, 'docker.io', 'hosts.toml'), 'rb') as f:
+        hosts = tomllib.load(f)
+    assert hosts == {'server': 'https://registry-1.docker.io',
+                     'host': {'https://mirror.example.com:5000': {
+                         'capabilities': ['pull', 'resolve'],
+                         'ca': os.path.join(certs, 'mirror.example.com:5000', 'ca.crt')}}}
+    with open(os.path.join(certs, 'mirror.example.com:5000', 'hosts.toml'), 'rb') as f:
+        assert tomllib.load(f) == {'server': 'https://mirror.example.com:5000',
+                                   'ca': os.path.join(certs, 'mirror.example.com:5000', 'ca.crt')}
+    assert changed(run_role(ansible, daemon, client, **settings)) == 0
+    run_role(ansible, daemon, client, daemon_mirrors_state='absent', **settings)
+    assert not os.path.exists(os.path.join(certs, 'docker.io'))
+    assert 'regops' not in open(config).read()
