@@ -30,11 +30,7 @@ def run_role(ansible, daemon, client, check=False, **variables):
     settings = {'daemon_mirrors_docker_config': daemon, 'daemon_mirrors_docker_client_config': client,
                 'daemon_mirrors_restart_docker': False}
     settings.update(variables)
-    play = [{'hosts': 'localhost', 'gather_facts': False,
-             'tasks': [{'name': 'Run the daemon_mirrors role',
-                        'ansible.builtin.include_role': {'name': 'regops.registry.daemon_mirrors'},
-                        'vars': settings}]}]
-    run = ansible.playbook(play, diff=True, extra_args=['-vvv'], check=check, callback='ansible.builtin.default')
+    run = ansible.role('regops.registry.daemon_mirrors', settings, check=check, diff=True, extra_args=['-vvv'])
     assert run.rc == 0, run.stdout[-4000:]
     return run
 

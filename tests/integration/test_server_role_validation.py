@@ -8,11 +8,7 @@ import yaml
 
 
 def run_role(ansible, **variables):
-    play = [{'hosts': 'localhost', 'gather_facts': False,
-             'tasks': [{'name': 'Run the server role',
-                        'ansible.builtin.include_role': {'name': 'regops.registry.server'},
-                        'vars': variables}]}]
-    return ansible.playbook(play, callback='ansible.builtin.default')
+    return ansible.role('regops.registry.server', variables)
 
 
 @pytest.mark.parametrize('variables,message', [
@@ -48,13 +44,10 @@ def test_bad_settings_are_refused_first(ansible, variables, message):
 
 def test_passwords_are_not_echoed_by_argument_validation(ansible):
     """A refused run at -vvv: argument validation echoes the role's variables, without the passwords."""
-    play = [{'hosts': 'localhost', 'gather_facts': False,
-             'tasks': [{'name': 'Run the server role',
-                        'ansible.builtin.include_role': {'name': 'regops.registry.server'},
-                        'vars': {'server_users': [{'name': 'a', 'password': 'hunter2-secret'}],
-                                 'server_http_secret': 'shared-http-secret', 'server_proxy_password': 'upstream-token',
-                                 'server_tls': 'provided', 'server_tls_private_key': 'PRIVATE-KEY-TEXT'}}]}]
-    run = ansible.playbook(play, extra_args=['-vvv'], callback='ansible.builtin.default')
+    run = ansible.role('regops.registry.server', {
+        'server_users': [{'name': 'a', 'password': 'hunter2-secret'}],
+        'server_http_secret': 'shared-http-secret', 'server_proxy_password': 'upstream-token',
+        'server_tls': 'provided', 'server_tls_private_key': 'PRIVATE-KEY-TEXT'}, extra_args=['-vvv'])
     assert run.rc == 2
     assert 'server_tls is provided' in ' '.join(run.stdout.split())
     for secret in ('hunter2-secret', 'shared-http-secret', 'upstream-token', 'PRIVATE-KEY-TEXT'):
@@ -68,17 +61,13 @@ def test_config_yml_carries_storage_proxy_and_extra_settings(ansible, workdir):
     os.makedirs(config_dir, exist_ok=True)
     s3 = {'region': 'eu-west-1', 'bucket': 'images', 'regionendpoint': 'https://s3.internal:9000',
           'accesskey': 'AKIA', 'secretkey': 'not-shown'}
-    play = [{'hosts': 'localhost', 'gather_facts': False,
-             'tasks': [{'name': 'Write config.yml only',
-                        'ansible.builtin.include_role': {'name': 'regops.registry.server', 'tasks_from': 'config'},
-                        'vars': {'server_config_dir': config_dir, '_server_http_secret': 'shared-secret',
-                                 '_server_plan_only': False,
-                                 'server_storage_driver': 's3', 'server_storage_options': s3,
-                                 'server_proxy_remoteurl': 'https://registry-1.docker.io',
-                                 'server_proxy_username': 'hub-user', 'server_proxy_password': 'hub-token',
-                                 'server_extra_config': {'http': {'headers': {'X-Frame-Options': ['DENY']}},
-                                                         'log': {'formatter': 'json'}}}}]}]
-    run = ansible.playbook(play, diff=True, extra_args=['-vvv'], callback='ansible.builtin.default')
+    run = ansible.role('regops.registry.server', {
+        'server_config_dir': config_dir, '_server_http_secret': 'shared-secret', '_server_plan_only': False,
+        'server_storage_driver': 's3', 'server_storage_options': s3,
+        'server_proxy_remoteurl': 'https://registry-1.docker.io',
+        'server_proxy_username': 'hub-user', 'server_proxy_password': 'hub-token',
+        'server_extra_config': {'http': {'headers': {'X-Frame-Options': ['DENY']}}, 'log': {'formatter': 'json'}}},
+        tasks_from='config', diff=True, extra_args=['-vvv'])
     assert run.rc == 0, run.stdout[-3000:]
     for secret in ('not-shown', 'shared-secret', 'hub-token'):
         assert secret not in run.stdout + run.stderr, secret

@@ -93,6 +93,16 @@ class AnsibleRunner(object):
         proc = subprocess.run(cmd, capture_output=True, text=True, env=self.env(env, callback), cwd=self.workdir, check=False)
         return PlaybookRun(proc)
 
+    def role(self, name, variables, tasks_from=None, check=False, diff=False, extra_args=()):
+        """Run a role (by FQCN) on localhost with ``variables``, through include_role; the default callback's text
+        is in ``.stdout``."""
+        include = {'name': name}
+        if tasks_from:
+            include['tasks_from'] = tasks_from
+        play = [{'hosts': 'localhost', 'gather_facts': False,
+                 'tasks': [{'name': 'Run %s' % name, 'ansible.builtin.include_role': include, 'vars': variables}]}]
+        return self.playbook(play, check=check, diff=diff, extra_args=extra_args, callback='ansible.builtin.default')
+
     def module(self, name, args, check=False, diff=False, env=None):
         """Run one module task (by FQCN) and return the PlaybookRun; ``.result`` is the module's result."""
         play = [{'hosts': 'localhost', 'gather_facts': False,
