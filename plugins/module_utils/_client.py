@@ -227,6 +227,9 @@ class RegistryClient(object):
             except Exception:  # pragma: no cover - cosmetic only
                 pass
         self._ca_path = ca_path
+        # Clients of other registries (the sources of a promotion), made by peer_factory(address) on first use.
+        self.peer_factory = None
+        self._peers = {}
         # What the registry asked for: None until the first 401, then 'basic' or 'bearer'.
         self._auth_scheme = None
         self._bearer = {}
@@ -849,10 +852,21 @@ class RegistryClient(object):
             path = self._next_page(response, repository)
         return referrers
 
+    def peer(self, address):
+        """The client of another registry (``address``), to copy from; one per registry, made by ``peer_factory``."""
+        if address.name not in self._peers:
+            if self.peer_factory is None:
+                raise UnsupportedError('copying from another registry (%s) is not available here' % address.name,
+                                       registry=self.address.name)
+            self._peers[address.name] = self.peer_factory(address)
+        return self._peers[address.name]
+
     def secrets(self):
-        """Every credential value this client holds, for scrubbing unexpected error text."""
+        """Every credential value this client (and its peers) holds, for scrubbing unexpected error text."""
         values = [held[1] for held in self._tokens.values()]
         if self.credentials:
             values.append(self.credentials.password)
             values.append(self._basic_header()[len('Basic '):])
+        for peer in self._peers.values():
+            values.extend(peer.secrets())
         return [v for v in values if v]

@@ -67,10 +67,11 @@ def build_index(children):
                                    % (manifest.digest, manifest.media_type))
         kinds.add(manifest.media_type)
         key = tuple(sorted((k, str(v)) for k, v in platform.items()))
-        if key in seen and seen[key] != manifest.digest:
-            raise InvalidInputError('two images for the same platform %s (%s and %s)' % (
-                '/'.join(str(platform.get(k)) for k in ('os', 'architecture', 'variant') if platform.get(k)),
-                seen[key], manifest.digest))
+        if key in seen:
+            raise InvalidInputError('the platform %s is listed twice (%s and %s): each image of an index must be for '
+                                    'another platform; check that each source was built for its architecture' % (
+                                        '/'.join(str(platform.get(k)) for k in ('os', 'architecture', 'variant') if platform.get(k)),
+                                        seen[key], manifest.digest))
         seen[key] = manifest.digest
     if len(kinds) > 1:
         raise UnsupportedError('the manifests mix Docker schema 2 and OCI formats (%s); push every architecture in one '

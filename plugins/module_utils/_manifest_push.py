@@ -12,9 +12,11 @@ blobs, then the manifests that use them, then the tags. Check mode stops after t
 
 * ``src``: an image from disk (``_image_source``). Blobs the target has are skipped (HEAD); the others are
   mounted from ``mount_from`` repositories that have them, else uploaded, in parallel.
-* ``manifests``: a multi-arch index (``_index``) of images already in the registry. Children from other
-  repositories are brought in first: their blobs mounted (or copied when the registry declines), then the child
-  manifest by digest. The index goes up last, under the tags.
+* ``manifests``: a multi-arch index (``_index``) of images in the registry or on disk, each with tags of its own
+  if asked (``v3.0.0-amd64``). Children from disk go up as ``src`` does; children from other repositories are
+  brought in first (their blobs mounted, or copied when the registry declines), then each child manifest (by
+  digest, or under its tags); the index goes up last, under the tags. Every tag of the index and of its children
+  is planned, and every immutable one checked, before the first write.
 """
 
 from __future__ import annotations
@@ -23,22 +25,31 @@ import os
 import shutil
 import tempfile
 
-from ansible_collections.regops.registry.plugins.module_utils._errors import InvalidInputError, UnsupportedError, reporting_partial_writes
+from ansible_collections.regops.registry.plugins.module_utils._errors import (
+    InvalidInputError,
+    RepositoryNotFoundError,
+    UnsupportedError,
+    reporting_partial_writes,
+)
 from ansible_collections.regops.registry.plugins.module_utils._image_source import descriptor, load_json, load_source
 from ansible_collections.regops.registry.plugins.module_utils._index import INDEX_FOR, build_index, platform_of, validate_platform
 from ansible_collections.regops.registry.plugins.module_utils._parallel import run_parallel, validate_parallel
 from ansible_collections.regops.registry.plugins.module_utils._reference import (
-    parse_image_reference,
+    parse_any_reference,
     validate_repository,
     validate_tag,
 )
+from ansible_collections.regops.registry.plugins.module_utils._semver import ALIASES, parse_version, validate_suffix
 from ansible_collections.regops.registry.plugins.module_utils._tags import (
+    SKIPPED,
     apply_tag_changes,
     compile_immutable,
     plan_tag_changes,
+    refuse_immutable,
     tag_result,
     tag_summary,
     tags_changed,
+    wanted_tags,
 )
 
 
@@ -60,39 +71,109 @@ class Stats(object):
         return bool(self.uploaded or self.mounted or self.manifests_written)
 
 
+class _TagPlanner(object):
+    """Plans the tags of the pushed image or index and of each image of an index, against one immutable list.
+
+    In semver mode (``version``) the top gets the release tag and aliases with no suffix, and an image of an index
+    with a ``suffix`` gets them with its suffix; the repository's tags are listed once, for all of them.
+    """
+
+    def __init__(self, client, repository, tags, patterns, version, aliases):
+        self.client = client
+        self.repository = repository
+        self.tags = tags
+        self.patterns = patterns
+        self.version = version
+        self.aliases = aliases
+        self._existing = None
+
+    def existing(self):
+        if self._existing is None:
+            try:
+                self._existing = self.client.list_tags(self.repository)
+            except RepositoryNotFoundError:
+                self._existing = []  # the first push to a new repository
+        return self._existing
+
+    def changes(self, digest, tags, suffix=None):
+        """``TagChange``s of ``tags`` (and, in semver mode with a suffix, the release tags) for ``digest``; reads only."""
+        if self.version is None or suffix is None:
+            wanted = wanted_tags(tags)
+        else:
+            wanted = wanted_tags(tags, self.version, self.existing(), suffix, self.aliases)
+        return plan_tag_changes(self.client, self.repository, digest, wanted, self.patterns, check=False)
+
+    def top_changes(self, digest):
+        return self.changes(digest, self.tags, suffix='')
+
+    def check(self, plans):
+        """Before any write: every immutable tag that would move, of every plan (a list of (digest, changes)), in one
+        error; and no tag asked for two images."""
+        every = [change for _digest, changes in plans for change in changes]
+        refuse_immutable(self.client, self.repository, every, self.patterns)
+        claimed = {}
+        for digest, changes in plans:
+            for change in changes:
+                if change.action != SKIPPED and claimed.setdefault(change.tag, digest) != digest:
+                    raise InvalidInputError('the tag %s is asked for two images (%s and %s): give each image its own '
+                                            'tags and suffix' % (change.tag, claimed[change.tag], digest),
+                                            registry=self.client.address.name, repository=self.repository)
+
+
 def _validate_common(client, params):
-    repository = validate_repository(params['repository'], registry=client.address.name)
-    tags = params['tags']
-    if not tags:
-        raise InvalidInputError('give at least one tag for the pushed image', registry=client.address.name, repository=repository)
+    registry = client.address.name
+    repository = validate_repository(params['repository'], registry=registry)
+    tags = list(dict.fromkeys(params['tags'] or []))
+    version = None
+    if params.get('version') is not None:
+        version = parse_version(params['version'])
+        unknown = [a for a in params['aliases'] if a not in ALIASES]
+        if unknown:
+            raise InvalidInputError('unknown aliases %s; choose from %s' % (', '.join(unknown), ', '.join(ALIASES)),
+                                    registry=registry, repository=repository)
+        validate_tag(str(version), registry=registry, repository=repository)
+    elif not tags:
+        raise InvalidInputError('give at least one tag for the pushed image, or version for its release tags',
+                                registry=registry, repository=repository)
     for tag in tags:
-        validate_tag(tag, registry=client.address.name, repository=repository)
-    return repository, list(dict.fromkeys(tags)), compile_immutable(params['immutable']), validate_parallel(params['parallel'])
+        validate_tag(tag, registry=registry, repository=repository)
+    aliases = params.get('aliases')
+    planner = _TagPlanner(client, repository, tags, compile_immutable(params['immutable']), version,
+                          list(ALIASES) if aliases is None else aliases)
+    return repository, planner, validate_parallel(params['parallel'])
 
 
 def run_manifest_push(client, params, check_mode=False, diff=False):
     """Validate, plan, write (unless in check mode) and build the module result."""
-    repository, tags, patterns, parallel = _validate_common(client, params)
+    repository, planner, parallel = _validate_common(client, params)
     mount_from = [validate_repository(r, registry=client.address.name) for r in params['mount_from']]
     stats = Stats()
-    if params['src'] is not None:
-        workdir = tempfile.mkdtemp(prefix='regops-push-')
-        try:
-            top, changes = _push_source(client, repository, tags, patterns, params['src'], params['src_ref'], mount_from,
-                                        parallel, stats, workdir, check_mode)
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
-    else:
-        top, changes = _push_index(client, repository, tags, patterns, params['manifests'], stats, check_mode)
+    children = []
+    workdir = tempfile.mkdtemp(prefix='regops-push-')
+    try:
+        if params['src'] is not None:
+            top, changes = _push_source(client, repository, planner, params['src'], params['src_ref'], mount_from,
+                                        parallel, stats, os.path.join(workdir, 'layers'), check_mode)
+        else:
+            top, changes, children = _push_index(client, repository, planner, params['manifests'], mount_from,
+                                                 parallel, stats, workdir, check_mode)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
-    changed = stats.wrote or tags_changed(changes)
+    every_change = changes + [c for child in children for c in child.changes]
+    changed = stats.wrote or tags_changed(every_change)
     result = tag_result(client, repository, top, changes, diff=diff)
+    result['children'] = [child.as_dict() for child in children]
+    if diff:
+        for child in children:
+            result['diff']['before'].update((c.tag, c.before) for c in child.changes if c.before)
+            result['diff']['after'].update((c.tag, c.after) for c in child.changes if c.after)
     result['changed'] = changed
     result['blobs'] = stats.as_dict()
     result['manifests_written'] = stats.manifests_written
     result['msg'] = '%s/%s: %s%s %s; blobs %d present, %d uploaded (%d bytes), %d mounted; %d manifests written; tags %s' % (
         client.address.name, repository, 'would push' if check_mode else 'pushed', 'image' if top.media_type in INDEX_FOR else 'index',
-        top.digest, stats.present, stats.uploaded, stats.bytes_sent, stats.mounted, stats.manifests_written, tag_summary(changes))
+        top.digest, stats.present, stats.uploaded, stats.bytes_sent, stats.mounted, stats.manifests_written, tag_summary(every_change))
     return result
 
 
@@ -120,8 +201,33 @@ def _push_blobs_in_parallel(blobs, push_blob, parallel, stats):
     run_parallel(blobs, push_blob, parallel, done=count)
 
 
-def _push_source(client, repository, tags, patterns, src, src_ref, mount_from, parallel, stats, workdir, check_mode):
-    source = load_source(src, os.path.join(workdir, 'layers'), src_ref)
+def _count_planned_uploads(client, blobs, mount_from, stats):
+    """Check mode: a missing blob counts as mounted when a ``mount_from`` repository has it, else as uploaded."""
+    for blob in blobs:
+        if any(client.blob_size(other, blob.digest) is not None for other in mount_from):
+            stats.mounted += 1
+        else:
+            stats.uploaded += 1
+            stats.bytes_sent += blob.size
+
+
+def _blob_pusher(client, repository, mount_from, what):
+    """``push_blob(blob)`` for ``_push_blobs_in_parallel``: mounted from a ``mount_from`` repository, else uploaded."""
+    def push_blob(blob):
+        for other in mount_from:
+            if client.mount_blob(repository, blob.digest, other):
+                return True
+        try:
+            client.upload_blob(repository, blob.digest, blob.size, blob.open)
+        except (IOError, OSError) as exc:
+            raise InvalidInputError('%s: blob %s could not be read: %s' % (what, blob.digest, exc.strerror or exc),
+                                    registry=client.address.name, repository=repository)
+        return False
+    return push_blob
+
+
+def _push_source(client, repository, planner, src, src_ref, mount_from, parallel, stats, workdir, check_mode):
+    source = load_source(src, workdir, src_ref)
 
     missing = []
     for blob in source.blobs.values():
@@ -130,31 +236,16 @@ def _push_source(client, repository, tags, patterns, src, src_ref, mount_from, p
         else:
             stats.present += 1
     children = [m for m in source.manifests[:-1] if client.head_manifest(repository, m.digest) is None]
-    changes = plan_tag_changes(client, repository, source.top.digest, dict((t, ('tag', None)) for t in tags), patterns)
+    changes = planner.top_changes(source.top.digest)
+    planner.check([(source.top.digest, changes)])
 
     if check_mode:
-        for blob in missing:
-            if any(client.blob_size(other, blob.digest) is not None for other in mount_from):
-                stats.mounted += 1
-            else:
-                stats.uploaded += 1
-                stats.bytes_sent += blob.size
+        _count_planned_uploads(client, missing, mount_from, stats)
         stats.manifests_written = len(children) + (1 if tags_changed(changes) else 0)
         return source.top, changes
 
-    def push_blob(blob):
-        for other in mount_from:
-            if client.mount_blob(repository, blob.digest, other):
-                return True
-        try:
-            client.upload_blob(repository, blob.digest, blob.size, blob.open)
-        except (IOError, OSError) as exc:
-            raise InvalidInputError('%s: blob %s could not be read: %s' % (source.description, blob.digest, exc.strerror or exc),
-                                    registry=client.address.name, repository=repository)
-        return False
-
     def write():
-        _push_blobs_in_parallel(missing, push_blob, parallel, stats)
+        _push_blobs_in_parallel(missing, _blob_pusher(client, repository, mount_from, source.description), parallel, stats)
         for manifest in children:
             client.put_manifest(repository, manifest.digest, manifest)
             stats.manifests_written += 1
@@ -168,89 +259,171 @@ def _push_source(client, repository, tags, patterns, src, src_ref, mount_from, p
 
 # ------------------------------------------------------- manifests: an index
 
-def _push_index(client, repository, tags, patterns, specs, stats, check_mode):
-    parsed = []
-    for number, spec in enumerate(specs, 1):
-        where = 'manifests[%d]: ' % number
-        other, reference = parse_image_reference(spec.get('ref'), client.address)
-        platform = validate_platform(spec['platform'], where) if spec.get('platform') else None
-        parsed.append((other or repository, reference, platform, where))
-    if not parsed:
-        raise InvalidInputError('give at least one manifest for the index', registry=client.address.name, repository=repository)
+class _Child(object):
+    """One image of an index: its manifest and platform, where its blobs come from, and its own tags."""
 
-    children = []
-    for child_repo, reference, platform, where in parsed:
-        manifest = client.get_manifest(child_repo, reference)
-        if manifest.media_type not in INDEX_FOR:
-            raise UnsupportedError('%sis an index (%s), not an image manifest: list the images of each platform instead'
-                                   % (where, manifest.media_type), registry=client.address.name, repository=child_repo,
-                                   reference=reference)
-        descriptors = _image_descriptors(client, child_repo, reference, manifest)
+    __slots__ = ('manifest', 'platform', 'registry', 'repository', 'descriptors', 'source', 'tags', 'suffix', 'changes')
+
+    def __init__(self, manifest, platform, registry, repository, descriptors, source, tags, suffix):
+        self.manifest = manifest
+        self.platform = platform
+        self.registry = registry  # the client of the registry holding it (the target's, or a peer's), or None
+        self.repository = repository  # the repository there, or None for a source on disk
+        self.descriptors = descriptors
+        self.source = source  # ImageSource, for a child from disk
+        self.tags = tags
+        self.suffix = suffix  # in semver mode, the suffix of its release tags (-amd64); None: only its own tags
+        self.changes = []
+
+    def as_dict(self):
+        return {'digest': self.manifest.digest, 'media_type': self.manifest.media_type, 'platform': self.platform,
+                'tags': [c.as_dict() for c in self.changes]}
+
+
+def _load_child(client, repository, spec, where, workdir):
+    """An entry of ``manifests``: an image of the registry (``ref``) or from disk (``src``), read and checked."""
+    tags = list(dict.fromkeys(spec.get('tags') or []))
+    for tag in tags:
+        validate_tag(tag, registry=client.address.name, repository=repository)
+    if spec.get('suffix') is not None and not (spec['suffix'] and validate_suffix(spec['suffix'])):
+        raise InvalidInputError('%sthe suffix is empty; give one such as -amd64, or leave it out' % where,
+                                registry=client.address.name, repository=repository)
+    platform = validate_platform(spec['platform'], where) if spec.get('platform') else None
+    if bool(spec.get('ref')) == bool(spec.get('src')):
+        raise InvalidInputError('%sgive either ref (an image in the registry) or src (an image on disk)' % where,
+                                registry=client.address.name, repository=repository)
+    if spec.get('src'):
+        source = load_source(spec['src'], workdir, spec.get('src_ref'))
+        manifest = source.top
+        if len(source.manifests) > 1:
+            raise UnsupportedError('%s%s holds an index (%s), not one image: give src_ref, the digest of one platform'
+                                   % (where, spec['src'], manifest.digest), registry=client.address.name, repository=repository)
+        descriptors = _image_descriptors(manifest, '%s%s' % (where, source.description))
         if platform is None:
-            platform = platform_of(client.get_blob(child_repo, descriptors[0]['digest']), where)
-        children.append((manifest, platform, child_repo, descriptors))
-    index = build_index([(m, p) for m, p, _repo, _descriptors in children])
+            with source.blobs[descriptors[0]['digest']].open() as f:
+                platform = platform_of(f.read(), where)
+        return _Child(manifest, platform, None, None, descriptors, source, tags, spec.get('suffix'))
 
-    copies = []
+    address, other, reference = parse_any_reference(spec['ref'], client.address)
+    holder = client if address is client.address else client.peer(address)  # a promotion from another registry
+    child_repo = other or repository
+    manifest = holder.get_manifest(child_repo, reference)
+    if manifest.media_type not in INDEX_FOR:
+        raise UnsupportedError('%sis an index (%s), not an image manifest: list the images of each platform instead'
+                               % (where, manifest.media_type), registry=holder.address.name, repository=child_repo,
+                               reference=reference)
+    descriptors = _image_descriptors(manifest, 'the manifest %s/%s@%s (%s)' % (holder.address.name, child_repo, manifest.digest, reference))
+    if platform is None:
+        platform = platform_of(holder.get_blob(child_repo, descriptors[0]['digest']), where)
+    return _Child(manifest, platform, holder, child_repo, descriptors, None, tags, spec.get('suffix'))
+
+
+def _push_index(client, repository, planner, specs, mount_from, parallel, stats, workdir, check_mode):
+    if not specs:
+        raise InvalidInputError('give at least one manifest for the index', registry=client.address.name, repository=repository)
+    children = [_load_child(client, repository, spec, 'manifests[%d]: ' % number, os.path.join(workdir, 'child-%d' % number))
+                for number, spec in enumerate(specs, 1)]
+    index = build_index([(child.manifest, child.platform) for child in children])
+
+    uploads = []  # BlobSource of children from disk, missing from the repository
+    copies = []   # (descriptor, client, repository it is in) of children from other repositories or registries
+    missing_children = []
     planned = set()  # blobs shared by several children are brought in once
-    for manifest, _platform, child_repo, descriptors in children:
-        if child_repo == repository or client.head_manifest(repository, manifest.digest) is not None:
+    for child in children:
+        # Every tag is planned, and every immutable tag checked, before anything is written.
+        child.changes = planner.changes(child.manifest.digest, child.tags, child.suffix)
+        if (child.registry is client and child.repository == repository) or \
+                client.head_manifest(repository, child.manifest.digest) is not None:
             continue
-        missing = []
-        for desc in descriptors:
+        missing_children.append(child)
+        for desc in child.descriptors:
             if desc['digest'] in planned:
                 continue
             planned.add(desc['digest'])
-            if client.blob_size(repository, desc['digest']) is None:
-                missing.append(desc)
-            else:
+            if client.blob_size(repository, desc['digest']) is not None:
                 stats.present += 1
-        copies.append((manifest, child_repo, missing))
-    changes = plan_tag_changes(client, repository, index.digest, dict((t, ('tag', None)) for t in tags), patterns)
+            elif child.source is not None:
+                uploads.append(child.source.blobs[desc['digest']])
+            else:
+                copies.append((desc, child.registry, child.repository))
+    changes = planner.top_changes(index.digest)
+    planner.check([(child.manifest.digest, child.changes) for child in children] + [(index.digest, changes)])
+    rewritten = [child for child in children if child in missing_children or tags_changed(child.changes)]
 
     if check_mode:
-        for manifest, child_repo, missing in copies:
-            stats.mounted += len(missing)
-        stats.manifests_written = len(copies) + (1 if tags_changed(changes) else 0)
-        return index, changes
+        _count_planned_uploads(client, uploads, mount_from, stats)
+        for desc, holder, _from_repository in copies:
+            if holder is client:
+                stats.mounted += 1  # or copied, if the registry declines the mount
+            else:
+                stats.uploaded += 1
+                stats.bytes_sent += desc['size']
+        stats.manifests_written = len(rewritten) + (1 if tags_changed(changes) else 0)
+        return index, changes, children
+
+    def bring(copy):
+        """A blob of an image from another repository (mounted, or copied if declined) or registry (copied)."""
+        desc, holder, from_repository = copy
+        if holder is client and client.mount_blob(repository, desc['digest'], from_repository):
+            return True
+        _copy_blob(holder, from_repository, client, repository, desc['digest'])
+        return False
+
+    def count(copy, mounted):
+        if mounted:
+            stats.mounted += 1
+        else:
+            stats.uploaded += 1
+            stats.bytes_sent += copy[0]['size']
 
     def write():
-        for manifest, child_repo, missing in copies:
-            for desc in missing:
-                if client.mount_blob(repository, desc['digest'], child_repo):
-                    stats.mounted += 1
-                else:
-                    _copy_blob(client, child_repo, repository, desc['digest'])
-                    stats.uploaded += 1
-                    stats.bytes_sent += desc['size']
-            client.put_manifest(repository, manifest.digest, manifest)
-            stats.manifests_written += 1
-        apply_tag_changes(client, repository, index, changes)
+        _push_blobs_in_parallel(uploads, _blob_pusher(client, repository, mount_from, 'manifests'), parallel, stats)
+        run_parallel(copies, bring, parallel, done=count)
+        # Every image and the index under their fixed tags first; floating aliases move last, onto a complete release.
+        for child in rewritten:
+            fixed = _fixed(child.changes)
+            if tags_changed(fixed):
+                apply_tag_changes(client, repository, child.manifest, fixed)
+            elif child in missing_children:
+                client.put_manifest(repository, child.manifest.digest, child.manifest)
+            stats.manifests_written += 1  # here, or by its aliases below
+        apply_tag_changes(client, repository, index, _fixed(changes))
         if tags_changed(changes):
-            stats.manifests_written += 1
+            stats.manifests_written += 1  # here, or by its aliases below
+        for child in children:
+            apply_tag_changes(client, repository, child.manifest, _floating(child.changes))
+        apply_tag_changes(client, repository, index, _floating(changes))
 
     _writing(stats, write)
-    return index, changes
+    return index, changes, children
 
 
-def _image_descriptors(client, repository, reference, manifest):
+def _fixed(changes):
+    return [c for c in changes if c.kind not in ALIASES]
+
+
+def _floating(changes):
+    return [c for c in changes if c.kind in ALIASES]
+
+
+def _image_descriptors(manifest, what):
     """The config and layer descriptors of an image manifest, checked; typed errors for malformed documents."""
-    what = '%s/%s@%s' % (client.address.name, repository, manifest.digest)
-    doc = load_json(manifest.content, 'the manifest %s' % what)
+    doc = load_json(manifest.content, what)
     if not isinstance(doc.get('config'), dict) or not isinstance(doc.get('layers') or [], list):
-        raise InvalidInputError('the manifest %s (%s) has no valid config or layers' % (what, reference))
+        raise InvalidInputError('%s has no valid config or layers' % what)
     descriptors = [doc['config']] + list(doc.get('layers') or [])
     for desc in descriptors:
-        descriptor(desc, 'the manifest %s' % what)
+        descriptor(desc, what)
     return descriptors
 
 
-def _copy_blob(client, from_repository, repository, digest):
-    """A blob the registry would not mount: through a temporary file, so memory does not grow with its size."""
+def _copy_blob(source, from_repository, client, repository, digest):
+    """A blob the registry would not mount, or one from another registry (``source``), streamed through a temporary
+    file, so memory does not grow with its size."""
     handle, path = tempfile.mkstemp(prefix='regops-blob-')
     os.close(handle)
     try:
-        size = client.download_blob(from_repository, digest, path)
+        size = source.download_blob(from_repository, digest, path)
         client.upload_blob(repository, digest, size, lambda: open(path, 'rb'))
     finally:
         os.unlink(path)

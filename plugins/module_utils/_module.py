@@ -34,11 +34,22 @@ CONNECTION_OPTIONS = dict(
 )
 
 
+# Where a module copies from another registry (a promotion): documented once in the regops.registry._source fragment.
+SOURCE_OPTIONS = dict(
+    source_username=dict(type='str', fallback=(env_fallback, ['REGOPS_SOURCE_REGISTRY_USERNAME'])),
+    source_password=dict(type='str', no_log=True, fallback=(env_fallback, ['REGOPS_SOURCE_REGISTRY_PASSWORD'])),
+    source_validate_certs=dict(type='bool', default=True),
+    source_ca_path=dict(type='path'),
+)
+
+
 def registry_module(argument_spec, **kwargs):
     """An AnsibleModule with the connection options added to ``argument_spec``."""
     spec = copy.deepcopy(CONNECTION_OPTIONS)
     spec.update(argument_spec)
     together = list(kwargs.pop('required_together', [])) + [['username', 'password']]
+    if 'source_username' in spec:
+        together.append(['source_username', 'source_password'])
     module = AnsibleModule(argument_spec=spec, required_together=together, **kwargs)
     if not HAS_REQUESTS:
         module.fail_json(msg=missing_required_lib('requests'), exception=REQUESTS_IMPORT_ERROR)
@@ -55,7 +66,22 @@ def registry_client(params):
     if params['timeout'] <= 0:
         raise InvalidInputError('timeout must be a positive number of seconds, got %s' % params['timeout'], registry=address.name)
     credentials = resolve_credentials(address, params['username'], params['password'], params['docker_config'])
-    return RegistryClient(address, credentials=credentials, validate_certs=params['validate_certs'], ca_path=ca_path,
+    client = RegistryClient(address, credentials=credentials, validate_certs=params['validate_certs'], ca_path=ca_path,
+                            timeout=params['timeout'])
+    if 'source_username' in params:
+        client.peer_factory = lambda other: _source_client(other, params)
+    return client
+
+
+def _source_client(address, params):
+    """The client of another registry to copy from, with the SOURCE_OPTIONS (credentials otherwise from the Docker
+    config file, as for the target)."""
+    ca_path = params['source_ca_path']
+    if ca_path and params['source_validate_certs'] and not os.path.isfile(ca_path):
+        raise InvalidInputError('source_ca_path %s is not a file; give the CA certificate (PEM) that signed %s\'s certificate'
+                                % (ca_path, address.name), registry=address.name)
+    credentials = resolve_credentials(address, params['source_username'], params['source_password'], params['docker_config'])
+    return RegistryClient(address, credentials=credentials, validate_certs=params['source_validate_certs'], ca_path=ca_path,
                           timeout=params['timeout'])
 
 
@@ -77,7 +103,8 @@ def run(module, operation):
         client = registry_client(module.params)
         result = operation(client, module)
     except Exception as exc:  # pylint: disable=broad-exception-caught
-        secrets = [module.params.get('password')] + (client.secrets() if client is not None else [])
+        secrets = [module.params.get('password'), module.params.get('source_password')] + (
+            client.secrets() if client is not None else [])
         if isinstance(exc, RegistryError):
             module.fail_json(msg=scrub(str(exc), secrets), **exc.to_result())
         module.fail_json(msg=scrub('unexpected %s: %s' % (type(exc).__name__, exc), secrets),

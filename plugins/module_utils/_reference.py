@@ -166,17 +166,17 @@ def parse_registry(value):
     return RegistryAddress(parts.scheme, host, port)
 
 
-def parse_image_reference(value, address):
-    """A reference on the registry at ``address``: returns ``(repository or None, tag or digest)``.
+def parse_any_reference(value, address):
+    """A reference on the registry at ``address`` or on another one: returns ``(registry, repository or None, tag or digest)``.
 
-    ``v1`` or ``sha256:...`` name a tag or digest of the repository at hand (repository None);
-    ``team/app:v1``, ``team/app@sha256:...`` and ``host:port/team/app:v1`` name another repository of the
-    same registry. A reference to another registry is refused.
+    ``registry`` is ``address`` itself unless the reference names another registry
+    (``staging.example.com:5000/team/app:v1``). ``v1`` or ``sha256:...`` name a tag or digest of the repository at
+    hand (repository None); ``team/app:v1`` and ``team/app@sha256:...`` another repository of ``address``.
     """
     if not isinstance(value, str) or not value:
         raise InvalidInputError('an image reference is empty', registry=address.name)
     if value.partition(':')[0] in DIGEST_ALGORITHMS or not any(c in value for c in '/:@'):
-        return None, validate_reference(value, registry=address.name)
+        return address, None, validate_reference(value, registry=address.name)
     name, sep, reference = value.partition('@')
     if not sep:
         head, colon, tail = value.rpartition(':')
@@ -184,12 +184,12 @@ def parse_image_reference(value, address):
             raise InvalidInputError('image reference %r has no tag or digest; write repository:tag or repository@digest' % value,
                                     registry=address.name)
         name, reference = head, tail
+    registry = address
     first, slash, rest = name.partition('/')
     if slash and ('.' in first or ':' in first or first == 'localhost'):
         domain = parse_registry(first)
         if (domain.host, domain.port) != (address.host, address.port) and domain.base_url != address.base_url:
-            raise InvalidInputError('image reference %r is on another registry (%s); copy it first' % (value, domain.name),
-                                    registry=address.name)
+            registry = domain
         name = rest
-    validate_repository(name, registry=address.name)
-    return name, validate_reference(reference, registry=address.name, repository=name)
+    validate_repository(name, registry=registry.name)
+    return registry, name, validate_reference(reference, registry=registry.name, repository=name)

@@ -24,7 +24,6 @@ from ansible_collections.regops.registry.plugins.module_utils._semver import (
     ALIASES,
     DEFAULT_IMMUTABLE,
     parse_version,
-    plan_release_tags,
     validate_suffix,
 )
 from ansible_collections.regops.registry.plugins.module_utils._tags import (
@@ -34,6 +33,7 @@ from ansible_collections.regops.registry.plugins.module_utils._tags import (
     tag_result,
     tag_summary,
     tags_changed,
+    wanted_tags,
 )
 
 
@@ -77,14 +77,8 @@ def plan(client, repository, source, tags=(), version=None, suffix='', aliases=A
         exc.hint = 'Push the image first, or check the source tag or digest'
         raise
 
-    wanted = {}  # tag: (kind, reason held back), in write order
-    if parsed is not None:
-        for tag, kind, reason in plan_release_tags(parsed, client.list_tags(repository), suffix=suffix or '', aliases=aliases):
-            wanted[tag] = (kind, reason)
-    for tag in tags:
-        # An explicit request wins over an alias held back (and keeps its place).
-        wanted[tag] = (wanted[tag][0] if tag in wanted else 'tag', None)
-
+    existing = client.list_tags(repository) if parsed is not None else ()
+    wanted = wanted_tags(tags, parsed, existing, suffix, aliases)
     return manifest, plan_tag_changes(client, repository, manifest.digest, wanted, patterns)
 
 

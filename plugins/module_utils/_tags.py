@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from ansible_collections.regops.registry.plugins.module_utils._errors import ImmutableTagError, InvalidInputError, reporting_partial_writes
-from ansible_collections.regops.registry.plugins.module_utils._semver import DEFAULT_IMMUTABLE
+from ansible_collections.regops.registry.plugins.module_utils._semver import ALIASES, DEFAULT_IMMUTABLE, plan_release_tags
 
 CREATED = 'created'
 MOVED = 'moved'
@@ -23,6 +23,11 @@ ACTIONS = (CREATED, MOVED, UNCHANGED, SKIPPED)
 
 # The immutable option of every module that sets tags (documented once in the regops.registry._immutable fragment).
 IMMUTABLE_OPTION = dict(type='list', elements='str', default=list(DEFAULT_IMMUTABLE))
+# The version and aliases options of the modules that set release tags (the regops.registry._version fragment).
+VERSION_OPTIONS = dict(
+    version=dict(type='str'),
+    aliases=dict(type='list', elements='str', choices=list(ALIASES), default=list(ALIASES)),
+)
 
 
 class TagChange(object):
@@ -55,10 +60,27 @@ def compile_immutable(patterns):
     return [compile_pattern(pattern, 'immutable pattern') for pattern in patterns]
 
 
-def plan_tag_changes(client, repository, digest, wanted, patterns):
+def wanted_tags(tags, version=None, existing=(), suffix='', aliases=ALIASES):
+    """The tags to set, in write order, as ``plan_tag_changes`` takes them: tag -> (kind, reason held back or None).
+
+    With a parsed ``version``, its release tag and aliases (``plan_release_tags``, against the ``existing`` tags of
+    the repository) come first; then ``tags`` as given. A tag asked for explicitly is written even when it is an
+    alias semver mode would hold back, and keeps its place.
+    """
+    wanted = {}
+    if version is not None:
+        for tag, kind, reason in plan_release_tags(version, existing, suffix=suffix or '', aliases=aliases):
+            wanted[tag] = (kind, reason)
+    for tag in tags:
+        wanted[tag] = (wanted[tag][0] if tag in wanted else 'tag', None)
+    return wanted
+
+
+def plan_tag_changes(client, repository, digest, wanted, patterns, check=True):
     """``wanted`` maps tag to (kind, reason it is held back or None), in write order. Reads only.
 
-    Raises ImmutableTagError, naming every offending tag, before anything is written.
+    Raises ImmutableTagError, naming every offending tag, before anything is written; with ``check=False`` the
+    caller checks the changes of several plans together with ``refuse_immutable``.
     """
     changes = []
     for tag, (kind, reason) in wanted.items():
@@ -72,7 +94,13 @@ def plan_tag_changes(client, repository, digest, wanted, patterns):
             changes.append(TagChange(tag, kind, UNCHANGED, before, before))
         else:
             changes.append(TagChange(tag, kind, MOVED, before, digest))
+    if check:
+        refuse_immutable(client, repository, changes, patterns)
+    return changes
 
+
+def refuse_immutable(client, repository, changes, patterns):
+    """Raise ImmutableTagError naming every change that would move an immutable tag, if any."""
     refused = [c for c in changes if c.action == MOVED and any(p.search(c.tag) for p in patterns)]
     if refused:
         details = '; '.join('%s is %s, requested %s' % (c.tag, c.before, c.after) for c in refused)
@@ -80,7 +108,6 @@ def plan_tag_changes(client, repository, digest, wanted, patterns):
             'refusing to move immutable tag%s (%s); nothing was written' % ('s' if len(refused) > 1 else '', details),
             registry=client.address.name, repository=repository,
             hint='A full release tag never moves: release a new version instead (or narrow the immutable option)')
-    return changes
 
 
 def apply_tag_changes(client, repository, manifest, changes):

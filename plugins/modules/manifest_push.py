@@ -12,29 +12,40 @@ short_description: Push multi-arch indexes, and images from OCI layouts or docke
 version_added: 0.1.0
 description:
   - Replaces C(docker manifest create/push) and C(docker push) in a release pipeline, through the registry's HTTP API.
-  - With O(manifests), assembles a multi-arch index of images already in the registry and points O(tags) at it.
+  - With O(manifests), assembles a multi-arch index and points O(tags) at it. Its images are in the registry
+    (O(manifests[].ref)) or on disk (O(manifests[].src)), and each can get tags of its own (O(manifests[].tags)), so
+    one task pushes a whole multi-arch release (C(v3.0.0-amd64), C(v3.0.0-arm64) and the index C(v3.0.0)).
     Docker schema 2 images make a Docker manifest list, OCI images an OCI image index; mixing them, or listing an
-    index, is refused. Images from another repository of the same registry are brought in first (their blobs
-    mounted, or copied when the registry declines), then the child manifest by digest; the index goes up last.
+    index, is refused. Images from disk go up as with O(src); images from another repository of the same registry
+    are brought in first (their blobs mounted, or copied when the registry declines). Then each image manifest is
+    written (under its tags, or by digest), and the index goes up last.
+  - Images on another registry (a promotion from staging) are copied blob by blob, each streamed from that registry
+    through a temporary file to this one; blobs the repository already has are skipped.
   - With O(src), pushes an image from disk, an OCI image layout directory or a C(docker save) tarball. A layout
     whose image is an index pushes every child and then the index.
   - Everything is read and verified first (every blob of O(src) is hashed; a corrupt source is refused before
     anything is written), then blobs go up, then manifests, then tags. Blobs the repository has are skipped;
     the same input gives the same bytes, so a rerun transfers nothing and reports C(changed=false).
-  - Full release tags are immutable as in M(regops.registry.tag_set), checked before anything is written.
+  - Full release tags are immutable as in M(regops.registry.tag_set). Every tag, of the index and of its images, is
+    checked before anything is written, so a release that would move one writes nothing.
+  - In semver mode (O(version)), the images of the index go up under their fixed tags, then the index under its
+    own; only then do the floating aliases move, so a consumer of C(latest) never gets a release with an image missing.
 author:
   - regops.registry maintainers (@regops)
 extends_documentation_fragment:
   - regops.registry._connection
   - regops.registry._immutable
+  - regops.registry._version
+  - regops.registry._source
   - regops.registry._attributes
 attributes:
   check_mode:
     support: full
     details:
-      - Reports what would be uploaded (count and bytes), mounted and written. With O(src), a missing blob counts
-        as mounted when one of the O(mount_from) repositories has it. With O(manifests), the missing blobs of
-        children from other repositories count as mounted; a registry that declines a mount has them copied instead.
+      - Reports what would be uploaded (count and bytes), mounted and written, and every tag's action.
+      - A missing blob of an image from disk counts as mounted when one of the O(mount_from) repositories has it.
+        The missing blobs of images from other repositories count as mounted (a registry that declines a mount
+        has them copied instead), and those of images on another registry as uploaded.
   diff_mode:
     support: full
     details:
@@ -47,10 +58,11 @@ options:
     required: true
   tags:
     description:
-      - Tags to point at the pushed image or index. At least one.
+      - Tags to point at the pushed image or index.
+      - At least one, unless O(version) gives the release tags.
     type: list
     elements: str
-    required: true
+    default: []
   manifests:
     description:
       - Images for a multi-arch index, in the order they are listed in it.
@@ -60,10 +72,33 @@ options:
     suboptions:
       ref:
         description:
-          - A tag or digest in O(repository), or a reference to another repository of the same registry
-            (C(team/app:v1), C(team/app@sha256:...), C(registry.example.com:5000/team/app:v1)).
+          - A tag or digest in O(repository), a reference to another repository of the same registry
+            (C(team/app:v1), C(team/app@sha256:...), C(registry.example.com:5000/team/app:v1)), or an image on another
+            registry (C(staging.example.com:5000/team/app:3.0.0-amd64)), which is copied (see O(source_username)).
+          - Exactly one of O(manifests[].ref) and O(manifests[].src) is required.
         type: str
-        required: true
+      src:
+        description:
+          - An image on disk, as O(src) takes it (an OCI layout directory or a C(docker save) tarball), pushed
+            before the index. It must be one image, not an index (see O(manifests[].src_ref)).
+        type: path
+      src_ref:
+        description:
+          - When O(manifests[].src) holds several images, the one to push, as O(src_ref) takes it.
+        type: str
+      tags:
+        description:
+          - Tags to point at this image. Immutable ones are checked with the others.
+        type: list
+        elements: str
+        default: []
+      suffix:
+        description:
+          - In semver mode (O(version)), this image gets the release tag and aliases with this suffix, for example
+            C(-amd64) gives C(v3.0.0-amd64), C(v3.0-amd64), C(v3-amd64) and C(latest-amd64), while the index gets
+            C(v3.0.0), C(v3.0), C(v3) and C(latest).
+          - It starts with C(-) and a letter. Without it, the image gets only its O(manifests[].tags).
+        type: str
       platform:
         description:
           - The platform of this image in the index, with keys C(os) and C(architecture) (required) and
@@ -87,14 +122,14 @@ options:
     type: str
   mount_from:
     description:
-      - With O(src), repositories of the same registry that may already hold some of the blobs; they are mounted
-        from there instead of uploaded.
+      - With O(src) or O(manifests[].src), repositories of the same registry that may already hold some of the
+        blobs; they are mounted from there instead of uploaded.
     type: list
     elements: str
     default: []
   parallel:
     description:
-      - With O(src), how many blobs are uploaded at once (1 to 32).
+      - With O(src) or O(manifests[].src), how many blobs are uploaded at once (1 to 32).
     type: int
     default: 4
 seealso:
@@ -112,6 +147,19 @@ EXAMPLES = r'''
       - ref: v3.0.0-arm64
     tags:
       - v3.0.0
+
+- name: Release v3.0.0 for two architectures from docker save archives, in one task
+  # v3.0.0-amd64, v3.0.0-arm64 and the index v3.0.0 are written first (and refused, with nothing written, if one
+  # exists with other content); then the aliases that move forward: vX.Y-<arch>, vX-<arch>, latest-<arch>, vX.Y, vX, latest.
+  regops.registry.manifest_push:
+    registry: registry.example.com:5000
+    repository: battlescope/ingestion-service
+    version: v3.0.0
+    manifests:
+      - src: /build/ingestion-service-amd64.tar
+        suffix: -amd64
+      - src: /build/ingestion-service-arm64.tar
+        suffix: -arm64
 
 - name: Push an image saved with docker save
   regops.registry.manifest_push:
@@ -167,13 +215,17 @@ tags:
       type: str
       returned: always
     action:
-      description: C(created), C(moved) or C(unchanged).
+      description: C(created), C(moved), C(unchanged), or C(skipped) for an alias held back in semver mode.
       type: str
       returned: always
     kind:
-      description: Always C(tag).
+      description: C(tag) for a tag given in O(tags); in semver mode C(release), C(minor), C(major) or C(latest).
       type: str
       returned: always
+    reason:
+      description: Why an alias was held back (the newer release it stays on).
+      type: str
+      returned: when skipped
     before:
       description: The tag's digest before, or null.
       type: str
@@ -181,6 +233,30 @@ tags:
     after:
       description: The tag's digest after.
       type: str
+      returned: always
+children:
+  description: With O(manifests), the images of the index, in its order.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    digest:
+      description: The image manifest's digest.
+      type: str
+      returned: always
+    media_type:
+      description: Its media type.
+      type: str
+      returned: always
+    platform:
+      description: Its platform in the index.
+      type: dict
+      returned: always
+      sample: {os: linux, architecture: arm64}
+    tags:
+      description: Its own tags (O(manifests[].tags)), each as in RV(tags).
+      type: list
+      elements: dict
       returned: always
 blobs:
   description: What happened to the blobs (in check mode, what would).
@@ -214,24 +290,29 @@ error:
 '''
 
 from ansible_collections.regops.registry.plugins.module_utils._manifest_push import run_manifest_push
-from ansible_collections.regops.registry.plugins.module_utils._module import registry_module, run
-from ansible_collections.regops.registry.plugins.module_utils._tags import IMMUTABLE_OPTION
+from ansible_collections.regops.registry.plugins.module_utils._module import SOURCE_OPTIONS, registry_module, run
+from ansible_collections.regops.registry.plugins.module_utils._tags import IMMUTABLE_OPTION, VERSION_OPTIONS
 
 
 def main():
     module = registry_module(
         dict(
             repository=dict(type='str', required=True),
-            tags=dict(type='list', elements='str', required=True),
+            tags=dict(type='list', elements='str', default=[]),
             manifests=dict(type='list', elements='dict', options=dict(
-                ref=dict(type='str', required=True),
+                ref=dict(type='str'),
+                src=dict(type='path'),
+                src_ref=dict(type='str'),
+                tags=dict(type='list', elements='str', default=[]),
+                suffix=dict(type='str'),
                 platform=dict(type='dict'),
-            )),
+            ), mutually_exclusive=[('ref', 'src')], required_one_of=[('ref', 'src')], required_by={'src_ref': 'src'}),
             src=dict(type='path'),
             src_ref=dict(type='str'),
             mount_from=dict(type='list', elements='str', default=[]),
             parallel=dict(type='int', default=4),
             immutable=IMMUTABLE_OPTION,
+            **dict(VERSION_OPTIONS, **SOURCE_OPTIONS)
         ),
         supports_check_mode=True,
         mutually_exclusive=[('manifests', 'src')],

@@ -24,6 +24,7 @@ author:
 extends_documentation_fragment:
   - regops.registry._connection
   - regops.registry._immutable
+  - regops.registry._version
   - regops.registry._attributes
 attributes:
   check_mode:
@@ -52,26 +53,6 @@ options:
     type: list
     elements: str
     default: []
-  version:
-    description:
-      - Semver mode. A release version such as C(v3.0.0), C(3.0.0) or C(v3.1.0-rc.1); the C(v) prefix style is kept in every tag.
-      - Gives the release tag C(<version><suffix>) and, for a stable release, the aliases chosen in O(aliases),
-        that is C(vX.Y<suffix>) (minor), C(vX<suffix>) (major) and C(latest<suffix>).
-      - An alias points at the highest stable release of its series among the repository's tags with the same
-        suffix. The minor and major aliases carry the prefix style (C(v3) and C(3) are different tags), so their
-        series are releases written in the same style; C(latest) counts releases of either style.
-        Releasing hotfix C(v2.9.5) after C(v3.0.0) moves C(v2.9) and C(v2) but not C(v3) nor C(latest);
-        an alias held back is reported with action C(skipped) and the newer release it stays on.
-      - A prerelease (C(v3.1.0-rc.1)) gets only its own tag.
-      - Build metadata (C(+...)) is refused, because a tag cannot hold C(+).
-    type: str
-  aliases:
-    description:
-      - In semver mode, which aliases a stable release gets.
-    type: list
-    elements: str
-    choices: [minor, major, latest]
-    default: [minor, major, latest]
   suffix:
     description:
       - In semver mode, a suffix appended to the release tag and every alias, for example C(-amd64) gives
@@ -200,9 +181,8 @@ error:
 '''
 
 from ansible_collections.regops.registry.plugins.module_utils._module import registry_module, run
-from ansible_collections.regops.registry.plugins.module_utils._semver import ALIASES
 from ansible_collections.regops.registry.plugins.module_utils._tag_set import run_tag_set
-from ansible_collections.regops.registry.plugins.module_utils._tags import IMMUTABLE_OPTION
+from ansible_collections.regops.registry.plugins.module_utils._tags import IMMUTABLE_OPTION, VERSION_OPTIONS
 
 
 def main():
@@ -211,10 +191,9 @@ def main():
             repository=dict(type='str', required=True),
             source=dict(type='str', required=True),
             tags=dict(type='list', elements='str', default=[]),
-            version=dict(type='str'),
-            aliases=dict(type='list', elements='str', choices=list(ALIASES), default=list(ALIASES)),
             suffix=dict(type='str', default=''),
             immutable=IMMUTABLE_OPTION,
+            **VERSION_OPTIONS
         ),
         supports_check_mode=True,
     )

@@ -10,6 +10,7 @@ import subprocess
 
 import pytest
 
+from tests.integration.conftest import Images
 from tests.integration.test_tag_set import Log, actions
 from tests.support.images import make_layout, raw_manifest, raw_tag_digest, skopeo_raw
 
@@ -109,10 +110,46 @@ def test_children_from_another_repository_are_mounted_first(ansible, conn, regis
     assert result['blobs'] == {'present': 0, 'uploaded': 0, 'mounted': 6, 'bytes_sent': 0}
     assert result['manifests_written'] == 3
     writes = [(m, s) for m, _p, s in log.writes()]
-    assert writes == [('POST', 201)] * 3 + [('PUT', 201)] + [('POST', 201)] * 3 + [('PUT', 201)] * 2
+    assert writes == [('POST', 201)] * 6 + [('PUT', 201)] * 3  # every blob mounted, then the two images, then the index
     assert not [e for e in log.entries() if e[0] == 'PATCH']
     for child in (amd, arm):
         assert raw_manifest(registry, repo, child).content == raw_manifest(registry, source_repo, child).content
+
+
+def test_promotion_from_another_registry_copies_only_missing_blobs(ansible, conn, registry, token_registry, workdir, repo):
+    """A release promoted from a staging registry (bearer tokens, its own CA) into the fixture registry, in semver mode."""
+    staging = Images(token_registry, os.path.join(workdir, 'staging-images'))
+    built = dict((arch, staging.push(repo + '-staging', '1.0.0-' + arch, arch=arch, layers=2)) for arch in ('amd64', 'arm64'))
+    children = [{'ref': '%s/%s-staging:1.0.0-%s' % (token_registry.host, repo, arch), 'suffix': '-' + arch}
+                for arch in ('amd64', 'arm64')]
+    source = {'source_username': token_registry.username, 'source_password': token_registry.password,
+              'source_ca_path': token_registry.ca_path}
+    args = dict(source, repository=repo, version='v1.0.0', manifests=children)
+    planned = push(ansible, conn, check=True, **args).result
+    assert planned['changed'] is True and planned['blobs']['uploaded'] == 6, planned
+    log = Log(registry)
+    result = push(ansible, conn, **args).result
+    log.freeze()
+    assert (result['blobs'], result['digest']) == (planned['blobs'], planned['digest']), result
+    assert result['blobs']['mounted'] == 0 and result['blobs']['bytes_sent'] > 0
+    assert log.count('PUT', 201) == 6 + 2 * 4 + 4  # 6 blobs; v1.0.0, v1.0, v1, latest for each image and the index
+    for arch, digest in built.items():
+        assert raw_tag_digest(registry, repo, 'v1.0.0-' + arch) == digest  # the very manifest of staging
+        assert raw_tag_digest(registry, repo, 'latest-' + arch) == digest
+    index = raw_manifest(registry, repo, 'v1.0.0').json()
+    assert [m['digest'] for m in index['manifests']] == [built['amd64'], built['arm64']]
+    assert raw_tag_digest(registry, repo, 'latest') == result['digest']
+    assert password_not_in(result, token_registry.password)
+
+    # Promoting the same release again reads staging and writes nothing.
+    again = Log(registry)
+    rerun = push(ansible, conn, **args).result
+    assert rerun['changed'] is False and rerun['blobs']['bytes_sent'] == 0
+    assert again.freeze().writes() == []
+
+
+def password_not_in(result, password):
+    return password not in json.dumps(result)
 
 
 def docker_saved_image(tmp_path, arch='amd64'):
@@ -245,7 +282,7 @@ def test_immutable_tag_refused_before_any_blob_goes_up(ansible, conn, registry, 
 
 @pytest.mark.parametrize('args,message', [
     ({'tags': []}, 'at least one tag'),
-    ({'manifests': [{'ref': 'other.example/team/app:v1'}]}, 'on another registry'),
+    ({'manifests': [{'ref': 'other.example/team/app:v1'}]}, 'other.example/team/app:v1: cannot reach the registry'),
     ({'manifests': [{'ref': 'nope'}]}, 'manifest not found'),
     ({'manifests': [{'ref': 'x', 'platform': {'os': 'linux'}}]}, 'needs architecture and os'),
     ({'src': '/nonexistent/layout'}, 'does not exist'),

@@ -24,6 +24,8 @@ def run_role(ansible, **variables):
      'user names must be unique and contain no colon or white space'),
     ({'server_users': [{'name': 'a:b', 'password': 'b'}]},
      'user names must be unique and contain no colon or white space'),
+    ({'server_users': [{'name': 'a', 'password': 'b'}], 'server_bcrypt_cost': 3},
+     'server_bcrypt_cost must be between 4 and 31'),
     ({'server_auth': 'none', 'server_tls': 'provided'},
      'server_tls is provided: set server_tls_certificate and server_tls_private_key (PEM text)'),
     ({'server_auth': 'none', 'server_storage_driver': 's3'},

@@ -31,7 +31,8 @@ def _b64url(data):
 
 
 class TokenServer(object):
-    """Issues tokens to ``users`` ({name: (password, allowed actions)}) on https://127.0.0.1.
+    """Issues tokens to ``users`` ({name: (password, allowed actions)}) on https://127.0.0.1; the allowed actions
+    are a set, or a function of the repository name that returns one.
 
     Its TLS certificate comes from a CA of its own (``ca``), which the registry started with it reuses, so one
     ``ca_path`` trusts both, as with a real deployment behind one private CA.
@@ -116,7 +117,8 @@ class TokenServer(object):
         for scope in scopes:
             kind, _sep, rest = scope.partition(':')
             name, _sep, actions = rest.rpartition(':')
-            granted = [a for a in actions.split(',') if a in allowed]
+            rights = allowed(name) if callable(allowed) else allowed
+            granted = [a for a in actions.split(',') if a in rights]
             access.append({'type': kind, 'name': name, 'actions': granted})
         expired = len(self.issued) in self.expire
         self.issued.append((user, scopes, expired))

@@ -46,8 +46,14 @@ def test_nested_index_is_refused():
 
 
 def test_two_images_for_one_platform_are_refused():
-    with pytest.raises(InvalidInputError, match='same platform linux/amd64'):
+    with pytest.raises(InvalidInputError, match='platform linux/amd64 is listed twice'):
         build_index([(image(OCI_MANIFEST, 1), AMD64), (image(OCI_MANIFEST, 2), dict(AMD64))])
+
+
+def test_one_image_listed_twice_is_refused():
+    # An amd64 build exported as the arm64 one too: the index would name amd64 twice and arm64 never.
+    with pytest.raises(InvalidInputError, match='listed twice'):
+        build_index([(image(OCI_MANIFEST, 1), AMD64), (image(OCI_MANIFEST, 1), dict(AMD64))])
 
 
 def test_empty_index_is_refused():

@@ -9,7 +9,12 @@ import pytest
 from ansible_collections.regops.registry.plugins.module_utils._client import OCI_MANIFEST, Manifest, ManifestHead, compute_digest
 from ansible_collections.regops.registry.plugins.module_utils._manifest_push import run_manifest_push
 from ansible_collections.regops.registry.plugins.module_utils._reference import parse_registry
-from ansible_collections.regops.registry.plugins.module_utils._errors import InvalidInputError, RegistryConnectionError
+from ansible_collections.regops.registry.plugins.module_utils._errors import (
+    ImmutableTagError,
+    InvalidInputError,
+    RegistryConnectionError,
+    RepositoryNotFoundError,
+)
 from ansible_collections.regops.registry.plugins.module_utils._semver import DEFAULT_IMMUTABLE
 from ansible_collections.regops.registry.plugins.module_utils._image_source import load_source
 from tests.support.images import make_layout
@@ -56,6 +61,12 @@ class Registry(object):
         self.calls.append(('PUT', repo, ref))
         self.manifests[(repo, ref)] = self.manifests[(repo, manifest.digest)] = manifest
 
+    def list_tags(self, repo):
+        tags = [ref for (r, ref) in self.manifests if r == repo and ':' not in ref]
+        if not tags:
+            raise RepositoryNotFoundError('repository not found', registry=self.address.name, repository=repo)
+        return tags
+
     def get_blob(self, repo, digest):
         return self.blobs[(repo, digest)]
 
@@ -92,7 +103,7 @@ def params(**kwargs):
 def test_declined_mount_copies_the_blob_through_this_host():
     registry = Registry()
     amd = registry.add_image('team/builds', 'amd64', 'amd64')
-    result = run_manifest_push(registry, params(manifests=[{'ref': 'team/builds:amd64', 'platform': None}]))
+    result = run_manifest_push(registry, params(manifests=[{'ref': 'team/builds:amd64', 'platform': None}], parallel=1))
     assert result['blobs'] == {'present': 0, 'uploaded': 2, 'mounted': 0, 'bytes_sent': sum(
         len(registry.blobs[('team/builds', d)]) for d in [json.loads(amd.content)['config']['digest'],
                                                           json.loads(amd.content)['layers'][0]['digest']])}
@@ -160,3 +171,97 @@ def test_refused_first_tag_write_is_not_reported_as_a_change():
 def test_empty_src_is_an_input_error():
     with pytest.raises(InvalidInputError, match='does not exist'):
         run_manifest_push(Registry(), params(src='', manifests=None))
+
+
+def _release_specs(tmp_path, version='v1.0.0'):
+    specs = []
+    for arch in ('amd64', 'arm64'):
+        layout = str(tmp_path / ('layout-' + arch))
+        make_layout(layout, tag='build', arch=arch, layers=2, layer_size=64)
+        specs.append({'src': layout, 'src_ref': 'build', 'tags': ['%s-%s' % (version, arch)], 'platform': None})
+    return specs
+
+
+def test_children_from_disk_go_up_under_their_tags_before_the_index(tmp_path):
+    registry = Registry()
+    specs = _release_specs(tmp_path)
+    result = run_manifest_push(registry, params(manifests=specs, tags=['v1.0.0']))
+    puts = [c[2] for c in registry.calls if c[0] == 'PUT']
+    assert puts == ['v1.0.0-amd64', 'v1.0.0-arm64', 'v1.0.0']
+    assert registry.calls.index(('PUT', 'team/app', 'v1.0.0-amd64')) > max(
+        i for i, c in enumerate(registry.calls) if c[0] == 'UPLOAD')
+    assert [c['platform']['architecture'] for c in result['children']] == ['amd64', 'arm64']
+    assert [c['tags'][0]['action'] for c in result['children']] == ['created', 'created']
+    assert result['blobs']['uploaded'] == 6 and result['manifests_written'] == 3
+
+    registry.calls = []
+    again = run_manifest_push(registry, params(manifests=specs, tags=['v1.0.0']))
+    assert again['changed'] is False and registry.calls == [] and again['digest'] == result['digest']
+
+
+def test_a_child_tag_that_would_move_refuses_the_whole_push_unwritten(tmp_path):
+    registry = Registry()
+    registry.add_image('team/app', 'v1.0.0-arm64', 'arm64')  # an earlier, different arm64 build of the same version
+    with pytest.raises(ImmutableTagError, match=r'v1\.0\.0-arm64 is sha256:'):
+        run_manifest_push(registry, params(manifests=_release_specs(tmp_path), tags=['v1.0.0']))
+    assert registry.calls == []
+
+
+def test_an_entry_needs_exactly_one_of_ref_and_src(tmp_path):
+    with pytest.raises(InvalidInputError, match=r'manifests\[1\]: give either ref'):
+        run_manifest_push(Registry(), params(manifests=[{'ref': 'a', 'src': str(tmp_path), 'platform': None}]))
+
+
+def test_semver_release_writes_fixed_tags_first_and_aliases_last(tmp_path):
+    registry = Registry()
+    specs = _release_specs(tmp_path, version='v2.0.0')
+    for spec in specs:
+        spec['tags'], spec['suffix'] = [], '-' + spec['src'].rsplit('-', 1)[1]
+    result = run_manifest_push(registry, params(manifests=specs, tags=[], version='v2.0.0', aliases=['minor', 'major', 'latest']))
+    puts = [c[2] for c in registry.calls if c[0] == 'PUT']
+    assert puts == ['v2.0.0-amd64', 'v2.0.0-arm64', 'v2.0.0',
+                    'v2.0-amd64', 'v2-amd64', 'latest-amd64', 'v2.0-arm64', 'v2-arm64', 'latest-arm64', 'v2.0', 'v2', 'latest']
+    assert [t['kind'] for t in result['tags']] == ['release', 'minor', 'major', 'latest']
+
+    # A hotfix of an older major moves its own aliases only.
+    hotfix = _release_specs(tmp_path / 'hotfix', version='v1.9.1')
+    for spec in hotfix:
+        spec['tags'], spec['suffix'] = [], '-' + spec['src'].rsplit('-', 1)[1]
+    registry.calls = []
+    result = run_manifest_push(registry, params(manifests=hotfix, tags=[], version='v1.9.1', aliases=['minor', 'major', 'latest']))
+    actions = dict((t['tag'], t['action']) for t in result['tags'])
+    assert actions == {'v1.9.1': 'created', 'v1.9': 'created', 'v1': 'created', 'latest': 'skipped'}
+    assert 'latest-amd64' not in [c[2] for c in registry.calls]
+
+
+def test_every_immutable_tag_that_would_move_is_named_in_one_error(tmp_path):
+    registry = Registry()
+    registry.add_image('team/app', 'v1.0.0-amd64', 'amd64', layer=b'old amd64')
+    registry.add_image('team/app', 'v1.0.0-arm64', 'arm64', layer=b'old arm64')
+    specs = _release_specs(tmp_path)
+    with pytest.raises(ImmutableTagError, match=r'tags \(v1\.0\.0-amd64 is sha256:\w+, requested sha256:\w+; v1\.0\.0-arm64 is'):
+        run_manifest_push(registry, params(manifests=specs, tags=['v1.0.0']))
+    assert registry.calls == []
+
+
+@pytest.mark.parametrize('change, message', [
+    (lambda specs: specs[1].update(tags=['v1.0.0-amd64']), 'the tag v1.0.0-amd64 is asked for two images'),
+    (lambda specs: specs[1].update(tags=['v1.0.0']), 'the tag v1.0.0 is asked for two images'),
+    (lambda specs: specs[0].update(suffix=''), r'manifests\[1\]: the suffix is empty'),
+])
+def test_a_tag_asked_for_two_images_is_refused_unwritten(tmp_path, change, message):
+    registry = Registry()
+    specs = _release_specs(tmp_path)
+    change(specs)
+    with pytest.raises(InvalidInputError, match=message):
+        run_manifest_push(registry, params(manifests=specs, tags=['v1.0.0']))
+    assert registry.calls == []
+
+
+def test_no_aliases_when_asked_for_none(tmp_path):
+    specs = _release_specs(tmp_path)
+    for spec in specs:
+        spec['tags'], spec['suffix'] = [], '-' + spec['src'].rsplit('-', 1)[1]
+    result = run_manifest_push(Registry(), params(manifests=specs, tags=[], version='v1.0.0', aliases=[]))
+    assert [t['tag'] for t in result['tags']] == ['v1.0.0']
+    assert [[t['tag'] for t in c['tags']] for c in result['children']] == [['v1.0.0-amd64'], ['v1.0.0-arm64']]

@@ -3,6 +3,7 @@ from hypothesis import given, strategies as st
 
 from ansible_collections.regops.registry.plugins.module_utils._errors import InvalidInputError
 from ansible_collections.regops.registry.plugins.module_utils._reference import (
+    parse_any_reference,
     REPOSITORY_RE,
     parse_registry,
     validate_digest,
@@ -151,29 +152,33 @@ def test_same_origin():
     assert not address.same_origin('http://r.example:5000/v2/')
 
 
+HERE = parse_registry('r.example:5000')
+
+
 @pytest.mark.parametrize('value,expected', [
-    ('v1.0.0-amd64', (None, 'v1.0.0-amd64')),
-    ('sha256:' + 'a' * 64, (None, 'sha256:' + 'a' * 64)),
-    ('team/app:v1', ('team/app', 'v1')),
-    ('team/app@sha256:' + 'b' * 64, ('team/app', 'sha256:' + 'b' * 64)),
-    ('r.example:5000/team/app:v1', ('team/app', 'v1')),
-    ('R.EXAMPLE:5000/team/app:v1', ('team/app', 'v1')),
-    ('app:v1', ('app', 'v1')),
+    ('v1.0.0-amd64', ('r.example:5000', None, 'v1.0.0-amd64')),
+    ('sha256:' + 'a' * 64, ('r.example:5000', None, 'sha256:' + 'a' * 64)),
+    ('team/app:v1', ('r.example:5000', 'team/app', 'v1')),
+    ('team/app@sha256:' + 'b' * 64, ('r.example:5000', 'team/app', 'sha256:' + 'b' * 64)),
+    ('r.example:5000/team/app:v1', ('r.example:5000', 'team/app', 'v1')),
+    ('R.EXAMPLE:5000/team/app:v1', ('r.example:5000', 'team/app', 'v1')),
+    ('app:v1', ('r.example:5000', 'app', 'v1')),
+    ('staging.example/team/app:v1', ('staging.example', 'team/app', 'v1')),
+    ('r.example:5001/team/app@sha256:' + 'c' * 64, ('r.example:5001', 'team/app', 'sha256:' + 'c' * 64)),
 ])
-def test_parse_image_reference(value, expected):
-    from ansible_collections.regops.registry.plugins.module_utils._reference import parse_image_reference
-    assert parse_image_reference(value, parse_registry('r.example:5000')) == expected
+def test_parse_any_reference(value, expected):
+    registry, repository, reference = parse_any_reference(value, HERE)
+    assert (registry.name, repository, reference) == expected
+    assert (registry is HERE) == (expected[0] == 'r.example:5000')
 
 
 @pytest.mark.parametrize('value,message', [
-    ('other.example/team/app:v1', 'on another registry'),
-    ('r.example:5001/team/app:v1', 'on another registry'),
     ('team/app', 'no tag or digest'),
     ('Team/App:v1', 'invalid repository name'),
+    ('other.example/Team/app:v1', 'invalid repository name'),
     ('team/app:-bad', 'invalid tag'),
     ('', 'empty'),
 ])
-def test_parse_image_reference_rejects(value, message):
-    from ansible_collections.regops.registry.plugins.module_utils._reference import parse_image_reference
+def test_parse_any_reference_rejects(value, message):
     with pytest.raises(InvalidInputError, match=message):
-        parse_image_reference(value, parse_registry('r.example:5000'))
+        parse_any_reference(value, HERE)
