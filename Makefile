@@ -5,7 +5,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test unit integration quality sanity lint build clean bench-retention
+.PHONY: setup demo test unit integration quality sanity lint build clean bench bench-retention
 
 setup:
 	scripts/setup.sh
@@ -37,6 +37,9 @@ build:
 clean:
 	rm -rf .cache .pytest_cache .hypothesis regops-registry-*.tar.gz
 	-docker ps -aq --filter label=io.regops.test=1 | xargs -r docker rm -f -v
+
+bench: setup
+	python benchmarks/suite.py
 
 bench-retention: setup
 	python benchmarks/retention_plan.py

@@ -33,7 +33,7 @@ from ansible_collections.regops.registry.plugins.module_utils._errors import (
 )
 from ansible_collections.regops.registry.plugins.module_utils._image_source import descriptor, load_json, load_source
 from ansible_collections.regops.registry.plugins.module_utils._index import INDEX_FOR, build_index, platform_of, validate_platform
-from ansible_collections.regops.registry.plugins.module_utils._parallel import run_parallel, validate_parallel
+from ansible_collections.regops.registry.plugins.module_utils._parallel import map_parallel, run_parallel, validate_parallel
 from ansible_collections.regops.registry.plugins.module_utils._reference import (
     parse_any_reference,
     validate_repository,
@@ -44,7 +44,9 @@ from ansible_collections.regops.registry.plugins.module_utils._tags import (
     SKIPPED,
     apply_tag_changes,
     compile_immutable,
+    head_references,
     plan_tag_changes,
+    put_tags,
     refuse_immutable,
     tag_result,
     tag_summary,
@@ -78,13 +80,14 @@ class _TagPlanner(object):
     with a ``suffix`` gets them with its suffix; the repository's tags are listed once, for all of them.
     """
 
-    def __init__(self, client, repository, tags, patterns, version, aliases):
+    def __init__(self, client, repository, tags, patterns, version, aliases, parallel):
         self.client = client
         self.repository = repository
         self.tags = tags
         self.patterns = patterns
         self.version = version
         self.aliases = aliases
+        self.parallel = parallel
         self._existing = None
 
     def existing(self):
@@ -95,16 +98,19 @@ class _TagPlanner(object):
                 self._existing = []  # the first push to a new repository
         return self._existing
 
-    def changes(self, digest, tags, suffix=None):
-        """``TagChange``s of ``tags`` (and, in semver mode with a suffix, the release tags) for ``digest``; reads only."""
+    def wanted(self, tags, suffix=None):
+        """The tags to set (``wanted_tags``): ``tags``, and in semver mode with a suffix the release tags."""
         if self.version is None or suffix is None:
-            wanted = wanted_tags(tags)
-        else:
-            wanted = wanted_tags(tags, self.version, self.existing(), suffix, self.aliases)
-        return plan_tag_changes(self.client, self.repository, digest, wanted, self.patterns, check=False)
+            return wanted_tags(tags)
+        return wanted_tags(tags, self.version, self.existing(), suffix, self.aliases)
 
-    def top_changes(self, digest):
-        return self.changes(digest, self.tags, suffix='')
+    def heads(self, references):
+        """What ``references`` (tags, digests) point at in the repository, read ``parallel`` at a time."""
+        return head_references(self.client, self.repository, references, self.parallel)
+
+    def changes(self, digest, wanted, heads):
+        """``TagChange``s of ``wanted`` for ``digest``, from ``heads``; checked later, with the others (``check``)."""
+        return plan_tag_changes(self.client, self.repository, digest, wanted, self.patterns, check=False, heads=heads)
 
     def check(self, plans):
         """Before any write: every immutable tag that would move, of every plan (a list of (digest, changes)), in one
@@ -125,9 +131,10 @@ def _validate_common(client, params):
     repository = validate_repository(params['repository'], registry=registry)
     tags = list(dict.fromkeys(params['tags'] or []))
     version = None
+    aliases = list(ALIASES) if params.get('aliases') is None else params['aliases']
     if params.get('version') is not None:
         version = parse_version(params['version'])
-        unknown = [a for a in params['aliases'] if a not in ALIASES]
+        unknown = [a for a in aliases if a not in ALIASES]
         if unknown:
             raise InvalidInputError('unknown aliases %s; choose from %s' % (', '.join(unknown), ', '.join(ALIASES)),
                                     registry=registry, repository=repository)
@@ -137,10 +144,9 @@ def _validate_common(client, params):
                                 registry=registry, repository=repository)
     for tag in tags:
         validate_tag(tag, registry=registry, repository=repository)
-    aliases = params.get('aliases')
-    planner = _TagPlanner(client, repository, tags, compile_immutable(params['immutable']), version,
-                          list(ALIASES) if aliases is None else aliases)
-    return repository, planner, validate_parallel(params['parallel'])
+    parallel = validate_parallel(params['parallel'])
+    planner = _TagPlanner(client, repository, tags, compile_immutable(params['immutable']), version, aliases, parallel)
+    return repository, planner, parallel
 
 
 def run_manifest_push(client, params, check_mode=False, diff=False):
@@ -229,14 +235,13 @@ def _blob_pusher(client, repository, mount_from, what):
 def _push_source(client, repository, planner, src, src_ref, mount_from, parallel, stats, workdir, check_mode):
     source = load_source(src, workdir, src_ref)
 
-    missing = []
-    for blob in source.blobs.values():
-        if client.blob_size(repository, blob.digest) is None:
-            missing.append(blob)
-        else:
-            stats.present += 1
-    children = [m for m in source.manifests[:-1] if client.head_manifest(repository, m.digest) is None]
-    changes = planner.top_changes(source.top.digest)
+    sizes = map_parallel(list(source.blobs), lambda digest: client.blob_size(repository, digest), parallel)
+    missing = [blob for digest, blob in source.blobs.items() if sizes[digest] is None]
+    stats.present += len(source.blobs) - len(missing)
+    wanted = planner.wanted(planner.tags, suffix='')
+    heads = planner.heads(list(wanted) + [m.digest for m in source.manifests[:-1]])
+    children = [m for m in source.manifests[:-1] if heads[m.digest] is None]
+    changes = planner.changes(source.top.digest, wanted, heads)
     planner.check([(source.top.digest, changes)])
 
     if check_mode:
@@ -321,33 +326,38 @@ def _load_child(client, repository, spec, where, workdir):
 def _push_index(client, repository, planner, specs, mount_from, parallel, stats, workdir, check_mode):
     if not specs:
         raise InvalidInputError('give at least one manifest for the index', registry=client.address.name, repository=repository)
-    children = [_load_child(client, repository, spec, 'manifests[%d]: ' % number, os.path.join(workdir, 'child-%d' % number))
-                for number, spec in enumerate(specs, 1)]
+    loaded = map_parallel(list(range(len(specs))), lambda i: _load_child(
+        client, repository, specs[i], 'manifests[%d]: ' % (i + 1), os.path.join(workdir, 'child-%d' % (i + 1))), parallel)
+    children = [loaded[i] for i in range(len(specs))]
     index = build_index([(child.manifest, child.platform) for child in children])
 
+    # Every tag of every image and of the index, and whether each image is there, read in one parallel pass; every
+    # immutable tag is checked before anything is written.
+    elsewhere = [child for child in children if not (child.registry is client and child.repository == repository)]
+    wanted = [planner.wanted(child.tags, child.suffix) for child in children]
+    top_wanted = planner.wanted(planner.tags, suffix='')
+    heads = planner.heads([tag for each in wanted for tag in each] + list(top_wanted) +
+                          [child.manifest.digest for child in elsewhere])
+    for child, each in zip(children, wanted):
+        child.changes = planner.changes(child.manifest.digest, each, heads)
+    changes = planner.changes(index.digest, top_wanted, heads)
+    planner.check([(child.manifest.digest, child.changes) for child in children] + [(index.digest, changes)])
+
+    missing_children = [child for child in elsewhere if heads[child.manifest.digest] is None]
+    needed = {}  # blobs shared by several children are brought in once
+    for child in missing_children:
+        for desc in child.descriptors:
+            needed.setdefault(desc['digest'], (desc, child))
+    sizes = map_parallel(list(needed), lambda digest: client.blob_size(repository, digest), parallel)
     uploads = []  # BlobSource of children from disk, missing from the repository
     copies = []   # (descriptor, client, repository it is in) of children from other repositories or registries
-    missing_children = []
-    planned = set()  # blobs shared by several children are brought in once
-    for child in children:
-        # Every tag is planned, and every immutable tag checked, before anything is written.
-        child.changes = planner.changes(child.manifest.digest, child.tags, child.suffix)
-        if (child.registry is client and child.repository == repository) or \
-                client.head_manifest(repository, child.manifest.digest) is not None:
-            continue
-        missing_children.append(child)
-        for desc in child.descriptors:
-            if desc['digest'] in planned:
-                continue
-            planned.add(desc['digest'])
-            if client.blob_size(repository, desc['digest']) is not None:
-                stats.present += 1
-            elif child.source is not None:
-                uploads.append(child.source.blobs[desc['digest']])
-            else:
-                copies.append((desc, child.registry, child.repository))
-    changes = planner.top_changes(index.digest)
-    planner.check([(child.manifest.digest, child.changes) for child in children] + [(index.digest, changes)])
+    for digest, (desc, child) in needed.items():
+        if sizes[digest] is not None:
+            stats.present += 1
+        elif child.source is not None:
+            uploads.append(child.source.blobs[digest])
+        else:
+            copies.append((desc, child.registry, child.repository))
     rewritten = [child for child in children if child in missing_children or tags_changed(child.changes)]
 
     if check_mode:
@@ -380,19 +390,21 @@ def _push_index(client, repository, planner, specs, mount_from, parallel, stats,
         _push_blobs_in_parallel(uploads, _blob_pusher(client, repository, mount_from, 'manifests'), parallel, stats)
         run_parallel(copies, bring, parallel, done=count)
         # Every image and the index under their fixed tags first; floating aliases move last, onto a complete release.
+        tagged = [child for child in rewritten if tags_changed(_fixed(child.changes))]
+        put_tags(client, repository, [(child.manifest, c) for child in tagged for c in _fixed(child.changes)], parallel)
+        stats.manifests_written += len(tagged)
         for child in rewritten:
-            fixed = _fixed(child.changes)
-            if tags_changed(fixed):
-                apply_tag_changes(client, repository, child.manifest, fixed)
-            elif child in missing_children:
-                client.put_manifest(repository, child.manifest.digest, child.manifest)
-            stats.manifests_written += 1  # here, or by its aliases below
+            if child not in tagged:
+                if child in missing_children:
+                    client.put_manifest(repository, child.manifest.digest, child.manifest)
+                stats.manifests_written += 1  # here, or by its aliases below
         apply_tag_changes(client, repository, index, _fixed(changes))
         if tags_changed(changes):
             stats.manifests_written += 1  # here, or by its aliases below
-        for child in children:
-            apply_tag_changes(client, repository, child.manifest, _floating(child.changes))
-        apply_tag_changes(client, repository, index, _floating(changes))
+        # Not the index's alongside its images': distribution 2.8 re-links an image manifest written again under
+        # another tag, and an index PUT checking that image meanwhile is refused (MANIFEST_BLOB_UNKNOWN).
+        put_tags(client, repository, [(child.manifest, c) for child in children for c in _floating(child.changes)], parallel)
+        put_tags(client, repository, [(index, c) for c in _floating(changes)], parallel)
 
     _writing(stats, write)
     return index, changes, children

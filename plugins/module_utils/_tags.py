@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 from ansible_collections.regops.registry.plugins.module_utils._errors import ImmutableTagError, InvalidInputError, reporting_partial_writes
+from ansible_collections.regops.registry.plugins.module_utils._parallel import map_parallel, run_parallel
 from ansible_collections.regops.registry.plugins.module_utils._semver import ALIASES, DEFAULT_IMMUTABLE, plan_release_tags
 
 CREATED = 'created'
@@ -20,6 +21,9 @@ MOVED = 'moved'
 UNCHANGED = 'unchanged'
 SKIPPED = 'skipped'
 ACTIONS = (CREATED, MOVED, UNCHANGED, SKIPPED)
+
+# How many tags a plan reads at once (HEAD requests), where the module has no parallel option.
+PLAN_PARALLEL = 4
 
 # The immutable option of every module that sets tags (documented once in the regops.registry._immutable fragment).
 IMMUTABLE_OPTION = dict(type='list', elements='str', default=list(DEFAULT_IMMUTABLE))
@@ -76,16 +80,26 @@ def wanted_tags(tags, version=None, existing=(), suffix='', aliases=ALIASES):
     return wanted
 
 
-def plan_tag_changes(client, repository, digest, wanted, patterns, check=True):
+def head_references(client, repository, references, parallel=PLAN_PARALLEL):
+    """``{reference: digest or None}`` for tags or digests of ``repository``, ``parallel`` HEADs at a time."""
+    def head(reference):
+        found = client.head_manifest(repository, reference)
+        return found.digest if found else None
+    return map_parallel(list(dict.fromkeys(references)), head, parallel)
+
+
+def plan_tag_changes(client, repository, digest, wanted, patterns, check=True, heads=None):
     """``wanted`` maps tag to (kind, reason it is held back or None), in write order. Reads only.
 
+    ``heads`` are the tags' digests if the caller read them already (``head_references``); else they are read here.
     Raises ImmutableTagError, naming every offending tag, before anything is written; with ``check=False`` the
     caller checks the changes of several plans together with ``refuse_immutable``.
     """
+    if heads is None:
+        heads = head_references(client, repository, wanted)
     changes = []
     for tag, (kind, reason) in wanted.items():
-        head = client.head_manifest(repository, tag)
-        before = head.digest if head else None
+        before = heads[tag]
         if reason:
             changes.append(TagChange(tag, kind, SKIPPED, before, before, reason))
         elif before is None:
@@ -111,7 +125,12 @@ def refuse_immutable(client, repository, changes, patterns):
 
 
 def apply_tag_changes(client, repository, manifest, changes):
-    """Write the new and moved tags.
+    """Write the new and moved tags of ``manifest``, in order (see ``put_tags``)."""
+    put_tags(client, repository, [(manifest, change) for change in changes], parallel=1)
+
+
+def put_tags(client, repository, writes, parallel):
+    """Write the new and moved tags of ``writes``, a list of (Manifest, TagChange), ``parallel`` at a time.
 
     If a write fails after others succeeded, the error says which tags were
     already written and the failure result reports ``changed: true``.
@@ -119,10 +138,9 @@ def apply_tag_changes(client, repository, manifest, changes):
     written = []
     with reporting_partial_writes(lambda: written and 'tags already written: %s' % ', '.join(written),
                                   facts=lambda: {'written': written}):
-        for change in changes:
-            if change.action in (CREATED, MOVED):
-                client.put_manifest(repository, change.tag, manifest)
-                written.append(change.tag)
+        run_parallel([(manifest, change) for manifest, change in writes if change.action in (CREATED, MOVED)],
+                     lambda write: client.put_manifest(repository, write[1].tag, write[0]), parallel,
+                     done=lambda write, _result: written.append(write[1].tag))
 
 
 def tags_changed(changes):

@@ -76,9 +76,10 @@ class TestRegistry(object):
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, workdir, tls=True, auth=True, delete=True, users=None, token_server=None, env=None):
+    def __init__(self, workdir, tls=True, auth=True, delete=True, users=None, token_server=None, env=None, ips=()):
         """``auth`` is htpasswd (basic); with ``token_server`` (a TokenServer) the registry wants its bearer tokens.
-        ``env`` adds REGISTRY_* settings to the container's environment."""
+        ``env`` adds REGISTRY_* settings to the container's environment; ``ips`` more addresses for its certificate."""
+        self.ips = ('127.0.0.1',) + tuple(ips)
         self.workdir = workdir
         self.tls = tls
         self.auth = auth or token_server is not None
@@ -113,7 +114,7 @@ class TestRegistry(object):
                 self.ca_path, ca_key, ca_cert = self.token_server.ca
             else:
                 self.ca_path, ca_key, ca_cert = make_ca(certs)
-            make_server_cert(certs, ca_key, ca_cert)
+            make_server_cert(certs, ca_key, ca_cert, ips=self.ips)
             config['http']['tls'] = {'certificate': '/certs/server.crt', 'key': '/certs/server.key'}
             # The registry runs as root in the container; the key stays 0600.
         if self.token_server is not None:
