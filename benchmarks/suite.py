@@ -11,7 +11,7 @@ Cases (each tool gets a repository of its own, with the same images):
   release    a whole release, 7 services x 2 architectures, from images in the Docker engine
 
 Times are wall times of the commands a user runs; for ansible-playbook, the time of its tasks (the json callback's),
-with the whole command's wall time beside it (Ansible's start-up is about 2 s here). Requests come from
+with the whole command's wall time beside it (Ansible's start-up is about 1.2 s here). Requests come from
 the registry's access log, bytes sent from the proxy. Results go to benchmarks/results/results.json, and a table of
 ratios (peer time / this collection's time, in the same run) is printed.
 """

@@ -854,12 +854,13 @@ class RegistryClient(object):
 
     def peer(self, address):
         """The client of another registry (``address``), to copy from; one per registry, made by ``peer_factory``."""
-        if address.name not in self._peers:
-            if self.peer_factory is None:
-                raise UnsupportedError('copying from another registry (%s) is not available here' % address.name,
-                                       registry=self.address.name)
-            self._peers[address.name] = self.peer_factory(address)
-        return self._peers[address.name]
+        with self._lock:  # the images of an index are read in parallel
+            if address.name not in self._peers:
+                if self.peer_factory is None:
+                    raise UnsupportedError('copying from another registry (%s) is not available here' % address.name,
+                                           registry=self.address.name)
+                self._peers[address.name] = self.peer_factory(address)
+            return self._peers[address.name]
 
     def secrets(self):
         """Every credential value this client (and its peers) holds, for scrubbing unexpected error text."""

@@ -390,21 +390,27 @@ def _push_index(client, repository, planner, specs, mount_from, parallel, stats,
         _push_blobs_in_parallel(uploads, _blob_pusher(client, repository, mount_from, 'manifests'), parallel, stats)
         run_parallel(copies, bring, parallel, done=count)
         # Every image and the index under their fixed tags first; floating aliases move last, onto a complete release.
+        written = []  # every tag written, for the report of a failure
         tagged = [child for child in rewritten if tags_changed(_fixed(child.changes))]
-        put_tags(client, repository, [(child.manifest, c) for child in tagged for c in _fixed(child.changes)], parallel)
+        # A failure inside put_tags reports every tag in ``written`` so far (and changed: true if there is one).
+        put_tags(client, repository, [(child.manifest, c) for child in tagged for c in _fixed(child.changes)], parallel,
+                 written)
         stats.manifests_written += len(tagged)
         for child in rewritten:
-            if child not in tagged:
-                if child in missing_children:
-                    client.put_manifest(repository, child.manifest.digest, child.manifest)
-                stats.manifests_written += 1  # here, or by its aliases below
-        apply_tag_changes(client, repository, index, _fixed(changes))
-        if tags_changed(changes):
-            stats.manifests_written += 1  # here, or by its aliases below
+            if child not in tagged and child in missing_children:
+                client.put_manifest(repository, child.manifest.digest, child.manifest)
+                stats.manifests_written += 1
+        put_tags(client, repository, [(index, c) for c in _fixed(changes)], 1, written)
+        if tags_changed(_fixed(changes)):
+            stats.manifests_written += 1
         # Not the index's alongside its images': distribution 2.8 re-links an image manifest written again under
         # another tag, and an index PUT checking that image meanwhile is refused (MANIFEST_BLOB_UNKNOWN).
-        put_tags(client, repository, [(child.manifest, c) for child in children for c in _floating(child.changes)], parallel)
-        put_tags(client, repository, [(index, c) for c in _floating(changes)], parallel)
+        put_tags(client, repository, [(child.manifest, c) for child in children for c in _floating(child.changes)], parallel,
+                 written)
+        stats.manifests_written += len([child for child in rewritten if child not in tagged and child not in missing_children])
+        put_tags(client, repository, [(index, c) for c in _floating(changes)], parallel, written)
+        if tags_changed(changes) and not tags_changed(_fixed(changes)):
+            stats.manifests_written += 1
 
     _writing(stats, write)
     return index, changes, children

@@ -129,13 +129,14 @@ def apply_tag_changes(client, repository, manifest, changes):
     put_tags(client, repository, [(manifest, change) for change in changes], parallel=1)
 
 
-def put_tags(client, repository, writes, parallel):
+def put_tags(client, repository, writes, parallel, written=None):
     """Write the new and moved tags of ``writes``, a list of (Manifest, TagChange), ``parallel`` at a time.
 
     If a write fails after others succeeded, the error says which tags were
-    already written and the failure result reports ``changed: true``.
+    already written (``written``, which a caller may share between several
+    calls) and the failure result reports ``changed: true``.
     """
-    written = []
+    written = [] if written is None else written
     with reporting_partial_writes(lambda: written and 'tags already written: %s' % ', '.join(written),
                                   facts=lambda: {'written': written}):
         run_parallel([(manifest, change) for manifest, change in writes if change.action in (CREATED, MOVED)],

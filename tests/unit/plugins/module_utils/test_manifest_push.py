@@ -219,10 +219,11 @@ def test_semver_release_writes_fixed_tags_first_and_aliases_last(tmp_path):
         spec['tags'], spec['suffix'] = [], '-' + spec['src'].rsplit('-', 1)[1]
     result = run_manifest_push(registry, params(manifests=specs, tags=[], version='v2.0.0', aliases=['minor', 'major', 'latest']))
     puts = [c[2] for c in registry.calls if c[0] == 'PUT']
-    # The images' release tags (written in parallel), the index's, then every alias (in parallel).
+    # The images' release tags (written in parallel), the index's, the images' aliases, then the index's: never an
+    # index PUT beside one of its images' (distribution 2.8 refuses the index then).
     assert sorted(puts[:2]) == ['v2.0.0-amd64', 'v2.0.0-arm64'] and puts[2] == 'v2.0.0'
-    assert sorted(puts[3:]) == sorted(['v2.0-amd64', 'v2-amd64', 'latest-amd64', 'v2.0-arm64', 'v2-arm64', 'latest-arm64',
-                                       'v2.0', 'v2', 'latest'])
+    assert sorted(puts[3:9]) == sorted(['v2.0-amd64', 'v2-amd64', 'latest-amd64', 'v2.0-arm64', 'v2-arm64', 'latest-arm64'])
+    assert sorted(puts[9:]) == ['latest', 'v2', 'v2.0']
     assert [t['kind'] for t in result['tags']] == ['release', 'minor', 'major', 'latest']
 
     # A hotfix of an older major moves its own aliases only.
