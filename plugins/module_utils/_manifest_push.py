@@ -39,12 +39,13 @@ from ansible_collections.regops.registry.plugins.module_utils._reference import 
     validate_repository,
     validate_tag,
 )
-from ansible_collections.regops.registry.plugins.module_utils._semver import ALIASES, parse_version, validate_suffix
+from ansible_collections.regops.registry.plugins.module_utils._semver import ALIASES, validate_suffix
 from ansible_collections.regops.registry.plugins.module_utils._tags import (
     SKIPPED,
     apply_tag_changes,
     compile_immutable,
     head_references,
+    parse_release,
     plan_tag_changes,
     put_tags,
     refuse_immutable,
@@ -133,12 +134,7 @@ def _validate_common(client, params):
     version = None
     aliases = list(ALIASES) if params.get('aliases') is None else params['aliases']
     if params.get('version') is not None:
-        version = parse_version(params['version'])
-        unknown = [a for a in aliases if a not in ALIASES]
-        if unknown:
-            raise InvalidInputError('unknown aliases %s; choose from %s' % (', '.join(unknown), ', '.join(ALIASES)),
-                                    registry=registry, repository=repository)
-        validate_tag(str(version), registry=registry, repository=repository)
+        version = parse_release(params['version'], aliases, registry, repository)
     elif not tags:
         raise InvalidInputError('give at least one tag for the pushed image, or version for its release tags',
                                 registry=registry, repository=repository)

@@ -59,29 +59,25 @@ def registry_module(argument_spec, **kwargs):
 def registry_client(params):
     """Build the client from the connection options (as CONNECTION_OPTIONS fills them). Raises RegistryError on bad input."""
     address = parse_registry(params['registry'])
-    ca_path = params['ca_path']
-    if ca_path and params['validate_certs'] and not os.path.isfile(ca_path):
-        raise InvalidInputError('ca_path %s is not a file; give the CA certificate (PEM) that signed the registry certificate' % ca_path,
-                                registry=address.name)
     if params['timeout'] <= 0:
         raise InvalidInputError('timeout must be a positive number of seconds, got %s' % params['timeout'], registry=address.name)
-    credentials = resolve_credentials(address, params['username'], params['password'], params['docker_config'])
-    client = RegistryClient(address, credentials=credentials, validate_certs=params['validate_certs'], ca_path=ca_path,
-                            timeout=params['timeout'])
+    client = _client(address, params, params['username'], params['password'], params['ca_path'], params['validate_certs'],
+                     'ca_path')
     if 'source_username' in params:
-        client.peer_factory = lambda other: _source_client(other, params)
+        client.peer_factory = lambda other: _client(other, params, params['source_username'], params['source_password'],
+                                                    params['source_ca_path'], params['source_validate_certs'],
+                                                    'source_ca_path')
     return client
 
 
-def _source_client(address, params):
-    """The client of another registry to copy from, with the SOURCE_OPTIONS (credentials otherwise from the Docker
-    config file, as for the target)."""
-    ca_path = params['source_ca_path']
-    if ca_path and params['source_validate_certs'] and not os.path.isfile(ca_path):
-        raise InvalidInputError('source_ca_path %s is not a file; give the CA certificate (PEM) that signed %s\'s certificate'
-                                % (ca_path, address.name), registry=address.name)
-    credentials = resolve_credentials(address, params['source_username'], params['source_password'], params['docker_config'])
-    return RegistryClient(address, credentials=credentials, validate_certs=params['source_validate_certs'], ca_path=ca_path,
+def _client(address, params, username, password, ca_path, validate_certs, ca_option):
+    """A client of ``address``: the target (CONNECTION_OPTIONS), or a registry copied from (SOURCE_OPTIONS).
+    Credentials not given come from the Docker config file."""
+    if ca_path and validate_certs and not os.path.isfile(ca_path):
+        raise InvalidInputError('%s %s is not a file; give the CA certificate (PEM) that signed the certificate of %s'
+                                % (ca_option, ca_path, address.name), registry=address.name)
+    credentials = resolve_credentials(address, username, password, params['docker_config'])
+    return RegistryClient(address, credentials=credentials, validate_certs=validate_certs, ca_path=ca_path,
                           timeout=params['timeout'])
 
 

@@ -20,15 +20,11 @@ from ansible_collections.regops.registry.plugins.module_utils._errors import (
     RepositoryNotFoundError,
 )
 from ansible_collections.regops.registry.plugins.module_utils._reference import validate_reference, validate_repository, validate_tag
-from ansible_collections.regops.registry.plugins.module_utils._semver import (
-    ALIASES,
-    DEFAULT_IMMUTABLE,
-    parse_version,
-    validate_suffix,
-)
+from ansible_collections.regops.registry.plugins.module_utils._semver import ALIASES, DEFAULT_IMMUTABLE
 from ansible_collections.regops.registry.plugins.module_utils._tags import (
     apply_tag_changes,
     compile_immutable,
+    parse_release,
     plan_tag_changes,
     tag_result,
     tag_summary,
@@ -45,12 +41,7 @@ def validate_request(registry_name, repository, source, tags, version, suffix, a
         validate_tag(tag, registry=registry_name, repository=repository)
     parsed = None
     if version is not None:
-        parsed = parse_version(version)
-        validate_suffix(suffix)
-        unknown = [a for a in aliases if a not in ALIASES]
-        if unknown:
-            raise InvalidInputError('unknown aliases %s; choose from %s' % (', '.join(unknown), ', '.join(ALIASES)))
-        validate_tag('%s%s' % (version, suffix), registry=registry_name, repository=repository)
+        parsed = parse_release(version, aliases, registry_name, repository, suffix)
     elif not tags:
         raise InvalidInputError('nothing to tag: give tags, or version for the release tags and aliases')
     return parsed, compile_immutable(immutable)

@@ -14,7 +14,14 @@ import re
 
 from ansible_collections.regops.registry.plugins.module_utils._errors import ImmutableTagError, InvalidInputError, reporting_partial_writes
 from ansible_collections.regops.registry.plugins.module_utils._parallel import map_parallel, run_parallel
-from ansible_collections.regops.registry.plugins.module_utils._semver import ALIASES, DEFAULT_IMMUTABLE, plan_release_tags
+from ansible_collections.regops.registry.plugins.module_utils._reference import validate_tag
+from ansible_collections.regops.registry.plugins.module_utils._semver import (
+    ALIASES,
+    DEFAULT_IMMUTABLE,
+    parse_version,
+    plan_release_tags,
+    validate_suffix,
+)
 
 CREATED = 'created'
 MOVED = 'moved'
@@ -62,6 +69,19 @@ def compile_pattern(pattern, what):
 
 def compile_immutable(patterns):
     return [compile_pattern(pattern, 'immutable pattern') for pattern in patterns]
+
+
+def parse_release(version, aliases, registry, repository, suffix=''):
+    """Semver mode's options (VERSION_OPTIONS) checked before any request: the parsed version, once its aliases are
+    known kinds and its release tag ``<version><suffix>`` is a valid tag."""
+    parsed = parse_version(version)
+    validate_suffix(suffix)
+    unknown = [a for a in aliases if a not in ALIASES]
+    if unknown:
+        raise InvalidInputError('unknown aliases %s; choose from %s' % (', '.join(unknown), ', '.join(ALIASES)),
+                                registry=registry, repository=repository)
+    validate_tag('%s%s' % (version, suffix), registry=registry, repository=repository)
+    return parsed
 
 
 def wanted_tags(tags, version=None, existing=(), suffix='', aliases=ALIASES):
