@@ -376,6 +376,7 @@ class RegistryClient(object):
     def _send_with_retries(self, method, url, headers, data, repository=None, reference=None, stream=False):
         """Send one request, retrying network errors, 429 and 5xx with bounded backoff."""
         attempt = 0
+        resent = False  # whether an earlier attempt may have reached the registry, its answer lost
         while True:
             body = data() if callable(data) else data
             try:
@@ -390,6 +391,7 @@ class RegistryClient(object):
                         'cannot reach the registry (%s) after %d attempts' % (_short_reason(exc), attempt + 1),
                         registry=self.address.name, repository=repository, reference=reference,
                         hint='Check the registry address and that it is running; raise timeout for slow links')
+                resent = resent or not isinstance(exc, requests.exceptions.ConnectTimeout)
                 self._sleep(self._delay(attempt))
                 attempt += 1
                 continue
@@ -405,11 +407,15 @@ class RegistryClient(object):
                 self._sleep(delay)
                 attempt += 1
                 continue
+            response.regops_resent = resent
             return response
 
     def _tls_error(self, exc, repository, reference):
         reason = _short_reason(exc)
-        if 'WRONG_VERSION_NUMBER' in str(exc) or 'wrong version number' in str(exc):
+        if 'expired' in reason:
+            hint = ('The certificate of %s has expired (or the clock of the host that runs the module is wrong): '
+                    'renew the certificate' % self.address.name)
+        elif 'WRONG_VERSION_NUMBER' in str(exc) or 'wrong version number' in str(exc):
             hint = 'The registry seems to speak plain HTTP: if that is intended, write "http://%s" in the registry option' % self.address.name
         elif self._ca_path:
             hint = 'The certificate is not signed by the CA in ca_path %s' % self._ca_path
@@ -446,7 +452,17 @@ class RegistryClient(object):
                     continue
             break
         if response.status_code not in expected:
+            if method == 'DELETE' and response.status_code == 404 and getattr(response, 'regops_resent', False):
+                # An earlier attempt was sent and its answer lost: what it deleted is gone, as asked.
+                return response
             raise self._status_error(response, method, repository, reference, actions)
+        if response.status_code < 300 and _strip_params(response.headers.get('Content-Type')) == 'text/html':
+            # No registry API answer is a web page: a portal, a login page or a proxy stands at this address.
+            response.close()
+            raise RegistryProtocolError(
+                'the server answered %s with a web page (HTTP %d, text/html), not a registry answer' % (method, response.status_code),
+                registry=self.address.name, repository=repository, reference=reference, status=response.status_code,
+                hint='Is %s a container registry (OCI distribution API)? Check the registry option' % self.address.name)
         return response
 
     def _status_error(self, response, method, repository, reference, actions):
@@ -513,6 +529,19 @@ class RegistryClient(object):
             raise UnsupportedError('the registry answered %r, which is not an image manifest or index' % manifest.media_type[:100],
                                    hint='Check that the reference names a container image', **where)
         return manifest
+
+    def get_existing_manifest(self, repository, reference):
+        """``get_manifest``, telling a missing repository (RepositoryNotFoundError) from a missing tag or digest
+        (ManifestNotFoundError): distribution answers MANIFEST_UNKNOWN for both, and its tag list tells them apart."""
+        try:
+            return self.get_manifest(repository, reference)
+        except ManifestNotFoundError:
+            try:
+                self.list_tags(repository)
+            except RepositoryNotFoundError as missing:
+                missing.reference = reference
+                raise missing
+            raise
 
     def verify_digest(self, content, reference, header_digest, repository=None):
         """Check ``content`` against the requested digest and the registry's header, each in its own algorithm."""
@@ -599,15 +628,15 @@ class RegistryClient(object):
 
     def get_blob(self, repository, digest, max_size=4 * 1024 * 1024):
         """A small blob (an image config) as bytes, verified against its digest."""
-        response = self.request('GET', self._blob_path(repository, digest), repository, ('pull',), reference=digest,
-                                stream=True)
-        try:
-            content = response.raw.read(max_size + 1, decode_content=True)
-        finally:
-            response.close()
-        if len(content) > max_size:
-            raise UnsupportedError('the blob is larger than %d bytes, too large to read here' % max_size,
-                                   registry=self.address.name, repository=repository, reference=digest)
+        def read(response):
+            content = b''
+            for chunk in response.iter_content(64 * 1024):
+                content += chunk
+                if len(content) > max_size:
+                    raise UnsupportedError('the blob is larger than %d bytes, too large to read here' % max_size,
+                                           registry=self.address.name, repository=repository, reference=digest)
+            return content
+        content = self._read_blob(repository, digest, read)
         if compute_digest(content, digest.split(':', 1)[0]) != digest:
             raise RegistryProtocolError('the blob received does not match its digest', registry=self.address.name,
                                         repository=repository, reference=digest)
@@ -615,25 +644,39 @@ class RegistryClient(object):
 
     def download_blob(self, repository, digest, path):
         """Stream a blob into the file ``path``, verifying its digest; returns its size."""
-        response = self.request('GET', self._blob_path(repository, digest), repository, ('pull',), reference=digest,
-                                stream=True)
-        hasher = hashlib.new(digest.split(':', 1)[0])
-        size = 0
-        try:
+        def read(response):
+            hasher = hashlib.new(digest.split(':', 1)[0])
+            size = 0
             with open(path, 'wb') as out:
                 for chunk in response.iter_content(1024 * 1024):
                     hasher.update(chunk)
                     out.write(chunk)
                     size += len(chunk)
-        except requests.exceptions.RequestException as exc:
-            raise RegistryConnectionError('the blob download broke off (%s)' % _short_reason(exc), registry=self.address.name,
-                                          repository=repository, reference=digest, hint='Run again')
-        finally:
-            response.close()
-        if '%s:%s' % (digest.split(':', 1)[0], hasher.hexdigest()) != digest:
-            raise RegistryProtocolError('the blob received does not match its digest', registry=self.address.name,
-                                        repository=repository, reference=digest)
-        return size
+            if '%s:%s' % (digest.split(':', 1)[0], hasher.hexdigest()) != digest:
+                raise RegistryProtocolError('the blob received does not match its digest', registry=self.address.name,
+                                            repository=repository, reference=digest)
+            return size
+        return self._read_blob(repository, digest, read)
+
+    def _read_blob(self, repository, digest, read):
+        """GET a blob and ``read(response)`` its body as it streams in; a body that breaks off (cut short, reset,
+        stalled) is fetched again from the start, with the same retries and backoff as a request."""
+        attempt = 0
+        while True:
+            response = self.request('GET', self._blob_path(repository, digest), repository, ('pull',), reference=digest,
+                                    stream=True)
+            try:
+                return read(response)
+            except requests.exceptions.RequestException as exc:
+                if attempt >= self.retries:
+                    raise RegistryConnectionError(
+                        'the blob download broke off (%s) %d times' % (_short_reason(exc), attempt + 1),
+                        registry=self.address.name, repository=repository, reference=digest,
+                        hint='Check the network to the registry and run again; raise timeout for slow links')
+                self._sleep(self._delay(attempt))
+                attempt += 1
+            finally:
+                response.close()
 
     def mount_blob(self, repository, digest, from_repository):
         """Ask the registry to link ``digest`` from ``from_repository`` into ``repository``; True when it did.
@@ -714,8 +757,15 @@ class RegistryClient(object):
             headers['Content-Length'] = str(size)
         # An empty body goes as bytes: requests would send an empty file object chunked, with no terminator.
         body = b'' if chunked or size == 0 else open_blob
-        response = self.request('PUT', final, repository, ('pull', 'push'), headers=headers, data=body,
-                                expected=(201,), reference=digest)
+        try:
+            response = self.request('PUT', final, repository, ('pull', 'push'), headers=headers, data=body,
+                                    expected=(201,), reference=digest)
+        except NotFoundError:
+            # The upload session is gone: a PUT whose answer was lost (reset, timeout) closed it, and the retry found
+            # nothing to close. The blob is then there, under its digest (content-addressed: nothing else can be).
+            if self.blob_size(repository, digest) is None:
+                raise
+            return
         stored = (response.headers.get('Docker-Content-Digest') or '').strip()
         if stored and stored != digest:
             raise RegistryProtocolError('the registry stored the blob as %s' % stored, registry=self.address.name,
@@ -861,6 +911,10 @@ class RegistryClient(object):
                                            registry=self.address.name)
                 self._peers[address.name] = self.peer_factory(address)
             return self._peers[address.name]
+
+    def settle(self, seconds):
+        """Wait ``seconds`` for writes other clients may have in flight (see ``_tags.claim_tags``)."""
+        self._sleep(seconds)
 
     def secrets(self):
         """Every credential value this client (and its peers) holds, for scrubbing unexpected error text."""

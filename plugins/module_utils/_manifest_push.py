@@ -27,6 +27,7 @@ import tempfile
 
 from ansible_collections.regops.registry.plugins.module_utils._errors import (
     InvalidInputError,
+    NotFoundError,
     RepositoryNotFoundError,
     UnsupportedError,
     reporting_partial_writes,
@@ -43,6 +44,7 @@ from ansible_collections.regops.registry.plugins.module_utils._semver import ALI
 from ansible_collections.regops.registry.plugins.module_utils._tags import (
     SKIPPED,
     apply_tag_changes,
+    claim_tags,
     compile_immutable,
     head_references,
     parse_release,
@@ -250,7 +252,7 @@ def _push_source(client, repository, planner, src, src_ref, mount_from, parallel
         for manifest in children:
             client.put_manifest(repository, manifest.digest, manifest)
             stats.manifests_written += 1
-        apply_tag_changes(client, repository, source.top, changes)
+        apply_tag_changes(client, repository, source.top, changes, planner.patterns)
         if tags_changed(changes):
             stats.manifests_written += 1
 
@@ -308,14 +310,25 @@ def _load_child(client, repository, spec, where, workdir):
     address, other, reference = parse_any_reference(spec['ref'], client.address)
     holder = client if address is client.address else client.peer(address)  # a promotion from another registry
     child_repo = other or repository
-    manifest = holder.get_manifest(child_repo, reference)
+    try:
+        manifest = holder.get_existing_manifest(child_repo, reference)
+    except NotFoundError as exc:
+        exc.message = '%s%s' % (where, exc.message)
+        exc.hint = exc.hint or 'Push the image first, or check the reference'
+        raise
     if manifest.media_type not in INDEX_FOR:
         raise UnsupportedError('%sis an index (%s), not an image manifest: list the images of each platform instead'
                                % (where, manifest.media_type), registry=holder.address.name, repository=child_repo,
                                reference=reference)
     descriptors = _image_descriptors(manifest, 'the manifest %s/%s@%s (%s)' % (holder.address.name, child_repo, manifest.digest, reference))
     if platform is None:
-        platform = platform_of(holder.get_blob(child_repo, descriptors[0]['digest']), where)
+        try:
+            config = holder.get_blob(child_repo, descriptors[0]['digest'])
+        except NotFoundError as exc:
+            raise NotFoundError('%sthe image config %s of %s is missing from the repository' % (
+                where, descriptors[0]['digest'], manifest.digest), registry=holder.address.name, repository=child_repo,
+                reference=reference, hint='Push the image again: its parts were deleted or garbage-collected since')
+        platform = platform_of(config, where)
     return _Child(manifest, platform, holder, child_repo, descriptors, None, tags, spec.get('suffix'))
 
 
@@ -385,18 +398,23 @@ def _push_index(client, repository, planner, specs, mount_from, parallel, stats,
     def write():
         _push_blobs_in_parallel(uploads, _blob_pusher(client, repository, mount_from, 'manifests'), parallel, stats)
         run_parallel(copies, bring, parallel, done=count)
-        # Every image and the index under their fixed tags first; floating aliases move last, onto a complete release.
+        # The images the repository lacks go up by digest: an index can only name manifests the repository has.
+        run_parallel(missing_children, lambda child: client.put_manifest(repository, child.manifest.digest, child.manifest),
+                     parallel)
+        stats.manifests_written += len(missing_children)
+        # Then the fixed tags: the release is claimed by the index's new immutable tags (by the images' when the index
+        # has none to create), so that of two jobs releasing this version at once only one goes on; then the rest.
+        # Floating aliases move last, onto a complete release.
         written = []  # every tag written, for the report of a failure
+        index_fixed = [(index, c) for c in _fixed(changes)]
+        images_fixed = [(child.manifest, c) for child in children for c in _fixed(child.changes)]
+        claimed = (claim_tags(client, repository, index_fixed, planner.patterns, written)
+                   or claim_tags(client, repository, images_fixed, planner.patterns, written))
         tagged = [child for child in rewritten if tags_changed(_fixed(child.changes))]
         # A failure inside put_tags reports every tag in ``written`` so far (and changed: true if there is one).
-        put_tags(client, repository, [(child.manifest, c) for child in tagged for c in _fixed(child.changes)], parallel,
-                 written)
-        stats.manifests_written += len(tagged)
-        for child in rewritten:
-            if child not in tagged and child in missing_children:
-                client.put_manifest(repository, child.manifest.digest, child.manifest)
-                stats.manifests_written += 1
-        put_tags(client, repository, [(index, c) for c in _fixed(changes)], 1, written)
+        put_tags(client, repository, [write for write in images_fixed if write not in claimed], parallel, written)
+        stats.manifests_written += len([child for child in tagged if child not in missing_children])
+        put_tags(client, repository, [write for write in index_fixed if write not in claimed], 1, written)
         if tags_changed(_fixed(changes)):
             stats.manifests_written += 1
         # Not the index's alongside its images': distribution 2.8 re-links an image manifest written again under

@@ -88,21 +88,39 @@ def scrub(text, secrets):
     return text
 
 
+def scrub_result(value, secrets):
+    """A module result (dicts, lists, strings) with every secret value replaced in every string, keys included."""
+    if isinstance(value, str):
+        return scrub(value, secrets)
+    if isinstance(value, dict):
+        return dict((scrub_result(k, secrets), scrub_result(v, secrets)) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return [scrub_result(v, secrets) for v in value]
+    return value
+
+
 def run(module, operation):
     """Build the client, run ``operation(client, module)``, exit with its result or fail with a clear message.
 
-    Typed errors carry messages built without secrets; anything else is unexpected and is reported by type,
-    with every credential value the client holds scrubbed from the text.
+    Typed errors carry messages built without secrets, but some quote the registry's own error text, which a
+    broken registry or proxy can fill with the request's Authorization header; anything else is unexpected and
+    is reported by type. So every credential value the client holds (passwords, Basic header values, bearer
+    tokens, of the registry and of those copied from) is scrubbed from the whole result: message, facts,
+    warnings, diff.
     """
     client = None
     try:
         client = registry_client(module.params)
         result = operation(client, module)
     except Exception as exc:  # pylint: disable=broad-exception-caught
-        secrets = [module.params.get('password'), module.params.get('source_password')] + (
-            client.secrets() if client is not None else [])
+        secrets = _secrets(module, client)
         if isinstance(exc, RegistryError):
-            module.fail_json(msg=scrub(str(exc), secrets), **exc.to_result())
+            module.fail_json(msg=scrub(str(exc), secrets), **scrub_result(exc.to_result(), secrets))
         module.fail_json(msg=scrub('unexpected %s: %s' % (type(exc).__name__, exc), secrets),
                          exception=scrub(traceback.format_exc(), secrets))
-    module.exit_json(**result)
+    module.exit_json(**scrub_result(result, _secrets(module, client)))
+
+
+def _secrets(module, client):
+    return [module.params.get('password'), module.params.get('source_password')] + (
+        client.secrets() if client is not None else [])

@@ -11,7 +11,8 @@ resolve each tag to its digest (one HEAD, or one GET when a rule needs the image
 gives), decide every tag (``_retention``), then mark: a digest is kept when a kept tag points at it, every child
 of a kept index is kept (an index that cannot be read fails the repository closed: nothing is deleted there),
 and a signature or attestation is kept with its subject, goes after it, or is left alone when its subject
-stays. The sweep set is every condemned tag's digest that is not kept; with ``delete_untagged`` also the
+stays; a condemned image whose OCI ``subject`` is kept is kept too (one GET of each condemned image not read
+yet). The sweep set is every condemned tag's digest that is not kept; with ``delete_untagged`` also the
 children of condemned indexes that nothing kept uses, and the referrers of condemned manifests where the
 registry lists them. A condemned tag on a kept digest is only untagged where the registry can delete a tag
 alone; otherwise it stays and the plan says why.
@@ -37,7 +38,7 @@ from ansible_collections.regops.registry.plugins.module_utils._errors import (
     UnsupportedError,
     reporting_partial_writes,
 )
-from ansible_collections.regops.registry.plugins.module_utils._client import IMAGE_MEDIA_TYPES, INDEX_MEDIA_TYPES
+from ansible_collections.regops.registry.plugins.module_utils._client import IMAGE_MEDIA_TYPES, INDEX_MEDIA_TYPES, SCHEMA1_MEDIA_TYPES
 from ansible_collections.regops.registry.plugins.module_utils._image_source import load_json
 from ansible_collections.regops.registry.plugins.module_utils._index import index_children
 from ansible_collections.regops.registry.plugins.module_utils._parallel import map_parallel, run_parallel, validate_parallel
@@ -49,7 +50,7 @@ UNTAG = 'untag'
 STAY = 'stay'
 CREATED_LABEL = 'org.opencontainers.image.created'
 TAGGED, CHILD, REFERRER = 'tagged', 'child', 'referrer'
-GONE = ('deleted', 'untagged', 'gone before the delete')  # tag outcomes after which the tag is not there
+GONE = ('deleted', 'untagged', 'gone before the delete')  # outcomes after which a tag or manifest is not there
 
 
 class TagPlan(object):
@@ -100,8 +101,10 @@ class RepositoryPlan(object):
         self.kept = set()  # every digest that must survive
         self.media_types = {}  # digest: media type, of what was resolved or read
         self.children = {}  # index digest: child digests, of every index read
+        self.subjects = {}  # digest: its kept subject, of every condemned referrer kept with its subject
         self.notes = []
         self.error = None
+        self.error_class = None  # the RegistryError subclass of ``error``
         self.deleted_manifests = 0
 
     @property
@@ -233,7 +236,7 @@ def _mark(client, repository, plan, roots, parallel):
     try:
         plan.kept |= _close(client, repository, plan, roots, parallel)
     except RegistryError as exc:
-        raise RegistryError(
+        raise type(exc)(
             'cannot read a kept manifest (%s), so what it uses is unknown; nothing is deleted in this repository' % exc,
             registry=client.address.name, repository=repository, hint='Fix or delete the broken manifest, then run again')
 
@@ -251,6 +254,11 @@ def plan_repository(client, repository, policy, parallel, delete_untagged=True, 
     needing_age = assignment.tags_needing_age()
     resolved = map_parallel(names, lambda tag: _resolve(client, repository, tag, tag in needing_age), parallel)
     tags, fetched = {}, {}
+    dangling = sorted(tag for tag in names if resolved[tag] is None)
+    if dangling:
+        plan.notes.append('%d listed tags point at no manifest (%s%s): deleted meanwhile, or left behind by a delete the '
+                          'registry did not finish (stopped in the middle); they hold nothing' % (
+                              len(dangling), ', '.join(dangling[:10]), ', ...' if len(dangling) > 10 else ''))
     for tag in names:
         if resolved[tag] is not None:
             digest, media_type, manifest = resolved[tag]
@@ -263,7 +271,7 @@ def plan_repository(client, repository, policy, parallel, delete_untagged=True, 
     decisions = assignment.decide(tags, ages.get, now)
 
     artefacts = dict((t, subject) for t, subject in assignment.artefacts.items() if t in tags)
-    decisions.update(_decide_artefacts(client, plan, tags, decisions, artefacts, parallel, delete_untagged))
+    decisions.update(_decide_artefacts(client, plan, tags, decisions, artefacts, fetched, parallel, delete_untagged))
 
     _plan_tags(client, plan, tags, decisions, names, check_mode)
     by_digest = {}
@@ -286,12 +294,14 @@ def plan_repository(client, repository, policy, parallel, delete_untagged=True, 
     return plan
 
 
-def _decide_artefacts(client, plan, tags, decisions, artefacts, parallel, delete_untagged):
+def _decide_artefacts(client, plan, tags, decisions, artefacts, fetched, parallel, delete_untagged):
     """Mark what the kept tags use, and decide the signature and attestation tags: each is kept when its subject
-    is kept, deleted when its subject is deleted, and left alone (kept) otherwise. A kept artefact keeps what it
-    uses, which can save more, so this goes round until nothing changes. Returns the artefacts' decisions.
+    is kept, deleted when its subject is deleted, and left alone (kept) otherwise. A condemned image whose OCI
+    ``subject`` is kept is kept too (a referrer under a plain tag of its own). A kept artefact or referrer keeps
+    what it uses, which can save more, so this goes round until nothing changes. Returns the artefacts' decisions.
     """
     _mark(client, plan.repository, plan, set(tags[t] for t, d in decisions.items() if d.action == KEEP), parallel)
+    subjects = {}  # condemned image digest: the digest its OCI subject names (or None), read once
     while True:
         decided = {}
         following = True
@@ -313,9 +323,34 @@ def _decide_artefacts(client, plan, tags, decisions, artefacts, parallel, delete
             decided[tag] = Decision(KEEP, 'subject', 'signature or attestation of %s, which is not deleted here; left alone'
                                     % artefacts[tag])
         unmarked = set(tags[t] for t in alone) - plan.kept
+        condemned = set(tags[t] for t, d in list(decisions.items()) + list(decided.items()) if d.action == DELETE)
+        unmarked |= _referrers_of_kept(client, plan, condemned - plan.kept, fetched, subjects, parallel)
         if not unmarked:
             return decided
         _mark(client, plan.repository, plan, unmarked, parallel)
+
+
+def _referrers_of_kept(client, plan, condemned, fetched, subjects, parallel):
+    """The ``condemned`` images whose OCI ``subject`` is kept; each one's subject goes in ``plan.subjects``. Reads
+    (in parallel) only the image manifests not read yet: those ``fetched`` by tag for their age are reused."""
+    to_read = sorted(d for d in condemned if d not in subjects
+                     and plan.media_types.get(d) not in INDEX_MEDIA_TYPES + SCHEMA1_MEDIA_TYPES)
+    subjects.update(map_parallel(to_read, lambda digest: _subject(client, plan.repository, digest, fetched.get(digest)),
+                                 parallel))
+    referrers = set(d for d in condemned if subjects.get(d) in plan.kept)
+    plan.subjects.update((d, subjects[d]) for d in referrers)
+    return referrers
+
+
+def _subject(client, repository, digest, manifest=None):
+    """The digest the OCI ``subject`` of an image manifest names, or None (none, or not readable as an image)."""
+    try:
+        manifest = manifest or client.get_manifest(repository, digest)
+        doc = load_json(manifest.content, 'the manifest %s/%s@%s' % (client.address.name, repository, digest))
+    except (UnsupportedError, InvalidInputError, NotFoundError):
+        return None
+    subject = doc.get('subject') if manifest.media_type not in INDEX_MEDIA_TYPES else None
+    return subject.get('digest') if isinstance(subject, dict) and isinstance(subject.get('digest'), str) else None
 
 
 def _doomed(client, plan, condemned, parallel, delete_untagged):
@@ -347,6 +382,8 @@ def _plan_tags(client, plan, tags, decisions, names, check_mode):
         if untag is None:
             untag = _tag_deletes_supported(client, plan, names, check_mode)
         keeper = 'the kept tag %s points at it' % keepers[digest] if digest in keepers else 'a kept index uses it'
+        if digest not in keepers and digest in plan.subjects:
+            keeper = 'it is a referrer of the kept %s' % plan.subjects[digest]
         if untag:
             plan.tags.append(TagPlan(tag, digest, UNTAG, decision.rule, '%s; its image stays (%s), only the tag is removed' % (
                 decision.reason, keeper)))
@@ -489,9 +526,9 @@ def _delete_wave(client, plan, wave, pending, by_tag, entries, pinned, parallel)
     for entry in wave:
         if entry.digest in plan.kept:
             entry.outcome = 'skipped: %s' % pinned.get(entry.digest, 'a tag that appeared or moved uses it now')
-        elif any(entries[p].outcome != 'deleted' for p in entry.parents):
+        elif any(entries[p].outcome not in GONE for p in entry.parents):
             entry.outcome = 'skipped: %s, which it goes with, was not deleted' % ', '.join(
-                sorted(p for p in entry.parents if entries[p].outcome != 'deleted'))
+                sorted(p for p in entry.parents if entries[p].outcome not in GONE))
         elif entry.tags and all(by_tag[t].outcome for t in entry.tags):
             entry.outcome = 'skipped: its tags moved or went after planning'
         else:
@@ -568,7 +605,7 @@ def run_retention_prune(client, params, check_mode=False, diff=False):
             plan = plan_repository(client, repository, policy, parallel, delete_untagged=params['delete_untagged'],
                                    check_mode=check_mode)
         except RegistryError as exc:
-            plan.error = str(exc)
+            plan.error, plan.error_class = str(exc), type(exc)
         plans.append(plan)
 
     warnings = []
@@ -589,15 +626,18 @@ def run_retention_prune(client, params, check_mode=False, diff=False):
             try:
                 execute_repository(client, plan, parallel)
             except RegistryError as exc:
-                plan.error = str(exc)
+                plan.error, plan.error_class = str(exc), type(exc)
 
     result = _result(client, plans, with_work, check_mode, diff)
     if warnings:
         result['warnings'] = warnings
     failed = [p for p in plans if p.error]
     if failed:
-        error = RegistryError('%d of %d repositories failed: %s' % (len(failed), len(plans), '; '.join(p.error for p in failed)),
-                              registry=client.address.name)
+        # The class of the failures when they are all of one (a wrong password fails every repository alike).
+        classes = set(p.error_class for p in failed)
+        error_class = classes.pop() if len(classes) == 1 else RegistryError
+        error = error_class('%d of %d repositories failed: %s' % (len(failed), len(plans), '; '.join(p.error for p in failed)),
+                            registry=client.address.name)
         error.facts.update(dict((k, v) for k, v in result.items() if k != 'msg'))
         raise error
     return result

@@ -14,12 +14,16 @@ manifest bytes (``_tags``). The full release tag is written before its aliases.
 
 from __future__ import annotations
 
+from ansible_collections.regops.registry.plugins.module_utils._client import INDEX_MEDIA_TYPES
 from ansible_collections.regops.registry.plugins.module_utils._errors import (
     InvalidInputError,
     ManifestNotFoundError,
-    RepositoryNotFoundError,
+    NotFoundError,
+    RegistryProtocolError,
 )
-from ansible_collections.regops.registry.plugins.module_utils._reference import validate_reference, validate_repository, validate_tag
+from ansible_collections.regops.registry.plugins.module_utils._image_source import load_json
+from ansible_collections.regops.registry.plugins.module_utils._index import index_children
+from ansible_collections.regops.registry.plugins.module_utils._reference import is_digest, validate_reference, validate_repository, validate_tag
 from ansible_collections.regops.registry.plugins.module_utils._semver import ALIASES, DEFAULT_IMMUTABLE
 from ansible_collections.regops.registry.plugins.module_utils._tags import (
     apply_tag_changes,
@@ -56,14 +60,8 @@ def plan(client, repository, source, tags=(), version=None, suffix='', aliases=A
     parsed, patterns = validate_request(registry_name, repository, source, tags, version, suffix, aliases, immutable)
 
     try:
-        manifest = client.get_manifest(repository, source)
+        manifest = client.get_existing_manifest(repository, source)
     except ManifestNotFoundError as exc:
-        # distribution answers MANIFEST_UNKNOWN for an unknown repository too; its tag list tells them apart.
-        try:
-            client.list_tags(repository)
-        except RepositoryNotFoundError as missing:
-            missing.reference = source
-            raise missing
         exc.message = 'source not found'
         exc.hint = 'Push the image first, or check the source tag or digest'
         raise
@@ -79,10 +77,37 @@ def run_tag_set(client, params, check_mode=False, diff=False):
     manifest, changes = plan(client, repository, params['source'], tags=params['tags'], version=params['version'],
                              suffix=params['suffix'], aliases=params['aliases'], immutable=params['immutable'])
     if not check_mode:
-        apply_tag_changes(client, repository, manifest, changes)
+        try:
+            apply_tag_changes(client, repository, manifest, changes, compile_immutable(params['immutable']))
+        except RegistryProtocolError as exc:
+            if 'MANIFEST_BLOB_UNKNOWN' not in exc.codes:
+                raise
+            _refuse_incomplete_source(client, repository, params['source'], manifest, exc)
     changed = tags_changed(changes)
     result = tag_result(client, repository, manifest, changes, diff=diff)
     result['changed'] = changed
     result['msg'] = '%s/%s: %s%s (source %s)' % (client.address.name, repository, 'would be ' if check_mode and changed else '',
                                                  tag_summary(changes), manifest.digest)
     return result
+
+
+def _refuse_incomplete_source(client, repository, source, manifest, exc):
+    """The registry refused the source under a new tag because something it names is gone (MANIFEST_BLOB_UNKNOWN):
+    say what, read only now, on this failure. Raises ``exc`` itself when nothing is found missing."""
+    what = 'the source %s (%s)' % (source, manifest.digest)
+    if manifest.media_type in INDEX_MEDIA_TYPES:
+        kind = 'images'
+        missing = [digest for digest, _type in index_children(manifest, what) if client.head_manifest(repository, digest) is None]
+    else:
+        kind = 'blobs'
+        doc = load_json(manifest.content, what)
+        descriptors = [doc.get('config')] + list(doc.get('layers') or [])
+        missing = [d['digest'] for d in descriptors if isinstance(d, dict) and is_digest(d.get('digest')) and not d.get('urls')
+                   and client.blob_size(repository, d['digest']) is None]
+    if not missing:
+        raise exc
+    error = NotFoundError('%s names %s the repository no longer has (%s), so the registry refuses it under a new tag'
+                          % (what, kind, ', '.join(missing)), registry=client.address.name, repository=repository,
+                          hint='Push the image again: its parts were deleted or garbage-collected since it was pushed')
+    error.facts.update(exc.facts)
+    raise error

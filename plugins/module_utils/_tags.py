@@ -11,8 +11,14 @@ writes (the manifest's exact bytes, one PUT per new or moved tag, in order) and 
 from __future__ import annotations
 
 import re
+import time
 
-from ansible_collections.regops.registry.plugins.module_utils._errors import ImmutableTagError, InvalidInputError, reporting_partial_writes
+from ansible_collections.regops.registry.plugins.module_utils._errors import (
+    ConflictError,
+    ImmutableTagError,
+    InvalidInputError,
+    reporting_partial_writes,
+)
 from ansible_collections.regops.registry.plugins.module_utils._parallel import map_parallel, run_parallel
 from ansible_collections.regops.registry.plugins.module_utils._reference import validate_tag
 from ansible_collections.regops.registry.plugins.module_utils._semver import (
@@ -31,6 +37,9 @@ ACTIONS = (CREATED, MOVED, UNCHANGED, SKIPPED)
 
 # How many tags a plan reads at once (HEAD requests), where the module has no parallel option.
 PLAN_PARALLEL = 4
+# A claim (``claim_tags``) is read back after this many times as long as its writes took, within these seconds.
+CLAIM_SETTLE_FACTOR = 4
+CLAIM_SETTLE_BOUNDS = (0.25, 5.0)
 
 # The immutable option of every module that sets tags (documented once in the regops.registry._immutable fragment).
 IMMUTABLE_OPTION = dict(type='list', elements='str', default=list(DEFAULT_IMMUTABLE))
@@ -144,9 +153,48 @@ def refuse_immutable(client, repository, changes, patterns):
             hint='A full release tag never moves: release a new version instead (or narrow the immutable option)')
 
 
-def apply_tag_changes(client, repository, manifest, changes):
-    """Write the new and moved tags of ``manifest``, in order (see ``put_tags``)."""
-    put_tags(client, repository, [(manifest, change) for change in changes], parallel=1)
+def apply_tag_changes(client, repository, manifest, changes, patterns):
+    """Write the new and moved tags of ``manifest``: its new immutable tags claimed first (``claim_tags``), then the
+    others in order (see ``put_tags``)."""
+    written = []
+    writes = [(manifest, change) for change in changes]
+    claimed = claim_tags(client, repository, writes, patterns, written)
+    put_tags(client, repository, [write for write in writes if write not in claimed], 1, written)
+
+
+def claim_tags(client, repository, writes, patterns, written):
+    """Create the immutable tags among ``writes`` (a list of (Manifest, TagChange)) so that of two jobs releasing the
+    same version at once, one wins and the other stops: returns the writes it made; raises ConflictError.
+
+    A registry has no conditional write, so each tag is read again just before (it must still be absent), written,
+    left to settle (``CLAIM_SETTLE_FACTOR`` times as long as the writes took), and read back. Another job that read
+    it absent in time writes it within that while too; the last write stands, and the job that reads back another
+    digest stops there, before the tags that would follow its claim.
+    """
+    claims = [(manifest, change) for manifest, change in writes
+              if change.action == CREATED and any(p.search(change.tag) for p in patterns)]
+    if not claims:
+        return []
+    place = dict(registry=client.address.name, repository=repository)
+    heads = head_references(client, repository, [change.tag for _manifest, change in claims])
+    taken = [(change, heads[change.tag]) for _manifest, change in claims if heads[change.tag] not in (None, change.after)]
+    if taken:
+        raise ConflictError('another job released %s while this one ran; this run stops before writing any tag' % (
+            ', '.join('%s (now %s, this run has %s)' % (change.tag, now, change.after) for change, now in taken)),
+            hint='Nothing of this run is tagged: check which release is meant to stand', **place)
+    started = time.time()
+    put_tags(client, repository, claims, PLAN_PARALLEL, written)
+    client.settle(min(max(CLAIM_SETTLE_FACTOR * (time.time() - started), CLAIM_SETTLE_BOUNDS[0]), CLAIM_SETTLE_BOUNDS[1]))
+    heads = head_references(client, repository, [change.tag for _manifest, change in claims])
+    lost = [(change, heads[change.tag]) for _manifest, change in claims if heads[change.tag] != change.after]
+    if lost:
+        for change, _now in lost:
+            written.remove(change.tag)  # the other job's write stands
+        raise ConflictError('another job released %s at the same time, and its write stands; this run stops before '
+                            'writing any other tag' % ', '.join('%s (now %s, this run had %s)' % (
+                                change.tag, now, change.after) for change, now in lost),
+                            hint='Check which release is meant to stand: this run\'s tags were not written', **place)
+    return claims
 
 
 def put_tags(client, repository, writes, parallel, written=None):

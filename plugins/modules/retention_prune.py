@@ -17,7 +17,9 @@ description:
     decided). Then it marks and sweeps by digest. A digest is kept when any kept tag points at it. Every child of
     a kept multi-arch index is kept. A signature or attestation (tags C(sha256-<digest>.sig), C(.att), C(.sbom),
     C(sha256-<digest>)) is kept when its subject is kept, is deleted only after its subject was deleted, and is
-    left alone (kept) when its subject is not deleted here. Only digests that nothing kept uses are deleted.
+    left alone (kept) when its subject is not deleted here. An image whose OCI C(subject) field names a kept
+    manifest (a signature or attestation pushed as a referrer) is kept too, also under a tag a rule condemns.
+    Only digests that nothing kept uses are deleted.
   - B(Deleting a manifest removes every tag that points at it.) A condemned tag whose image is kept through
     another tag is only untagged on registries that can delete a tag alone (the OCI tag delete). On registries
     that cannot (distribution 2.x), that tag stays (action C(stay)), and its C(reason) says why.
@@ -39,10 +41,11 @@ description:
     Never use C(--delete-untagged) with distribution 2.x, because it also deletes the images of tagged multi-arch
     indexes. This module deletes the untagged children it creates itself (O(delete_untagged)).
   - B(Scale.) Planning costs one tag listing and one request per tag (a C(HEAD), or a C(GET) for a tag whose
-    age a rule needs, plus one read of that image's config), one read of each kept or condemned index, and, where
-    the registry has the referrers API, one request per manifest to delete. They run O(parallel) at a time. A real
-    run then lists the tags again, resolves every tag again, and sends one C(DELETE) per manifest. Memory grows
-    with the number of tags. The collection's C(benchmarks/retention_plan.py) measures a 5,000-tag repository.
+    age a rule needs, plus one read of that image's config), one read of each kept or condemned index, one
+    C(GET) of each condemned image not read for its age (for its C(subject)), and, where the registry has the
+    referrers API, one request per manifest to delete. They run O(parallel) at a time. A real run then lists
+    the tags again, resolves every tag again, and sends one C(DELETE) per manifest. Memory grows with the number
+    of tags. The collection's C(benchmarks/retention_plan.py) measures a 5,000-tag repository.
 author:
   - regops.registry maintainers (@regops)
 extends_documentation_fragment:

@@ -18,7 +18,9 @@ description:
   - In semver mode (O(version)) the module derives the release tag and its floating aliases from the version, and
     moves an alias only forward, working from the tags the repository already has.
   - Full release tags are immutable by default (see O(immutable)). If any requested change would move an immutable
-    tag, the module fails before it writes anything.
+    tag, the module fails before it writes anything. A new immutable tag is written first, left to settle and read
+    back, so of two jobs creating it at once with different images, one goes on and the other fails with
+    C(ConflictError) before it writes any other tag.
 author:
   - regops.registry maintainers (@regops)
 extends_documentation_fragment:

@@ -111,3 +111,18 @@ def docker_login(registry, workdir):
                    input=registry.password, text=True, check=True, capture_output=True)
     yield config_dir
     shutil.rmtree(certs_d, ignore_errors=True)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The fault suite's numbers (tests/integration/test_faults.py), when it ran."""
+    from tests.support.fault_proxy import REPORT
+    if REPORT['runs'] or REPORT['races']:
+        terminalreporter.write_line(
+            'fault suite: %(injected)d faults injected; %(survived)d faulted runs succeeded through retries, '
+            '%(failed_clearly)d failed with a clear message; %(runs)d module runs; kept tags lost or moved: '
+            '%(kept_lost)d' % REPORT)
+    if REPORT['races']:
+        terminalreporter.write_line('concurrent releases: %d, each with one winner; the other told by %s' % (
+            len(REPORT['races']), ', '.join(REPORT['races'])))
+    if REPORT['restarts']:
+        terminalreporter.write_line('registry restarts: %d (%s)' % (REPORT['restarts'], '; '.join(REPORT['restart_outcomes'])))

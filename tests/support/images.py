@@ -146,6 +146,16 @@ def raw_exists(registry, repository, digest):
     return True
 
 
+def tag_digests(registry, repository):
+    """Every tag of ``repository`` and its digest (None for a tag listed with no manifest behind it), by raw HTTP;
+    empty for a repository the registry does not have."""
+    response = registry.raw('GET', '/v2/%s/tags/list' % repository)
+    if response.status_code == 404:
+        return {}
+    response.raise_for_status()
+    return dict((tag, raw_tag_digest(registry, repository, tag)) for tag in response.json().get('tags') or [])
+
+
 def raw_manifest(registry, repository, reference):
     response = registry.raw('GET', '/v2/%s/manifests/%s' % (repository, reference), headers={'Accept': MANIFEST_ACCEPT})
     response.raise_for_status()

@@ -10,6 +10,7 @@ import os
 import secrets
 import subprocess
 import time
+import warnings
 
 import bcrypt
 import requests
@@ -53,13 +54,17 @@ def make_ca(directory, name='regops test CA'):
     return path, key, cert
 
 
-def make_server_cert(directory, ca_key, ca_cert, names=('localhost',), ips=('127.0.0.1',)):
+def make_server_cert(directory, ca_key, ca_cert, names=('localhost',), ips=('127.0.0.1',), valid_days=30):
+    """A server certificate signed by the CA, valid for ``valid_days`` from now; a negative number gives one that
+    expired that many days ago (valid for a day before that)."""
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.timezone.utc)
+    not_after = now + datetime.timedelta(days=valid_days)
+    not_before = min(now - datetime.timedelta(minutes=5), not_after - datetime.timedelta(days=1))
     san = [x509.DNSName(n) for n in names] + [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
     cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
             .issuer_name(ca_cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=30))
+            .not_valid_before(not_before).not_valid_after(not_after)
             .add_extension(x509.SubjectAlternativeName(san), critical=False)
             .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .sign(ca_key, hashes.SHA256()))
@@ -76,9 +81,12 @@ class TestRegistry(object):
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, workdir, tls=True, auth=True, delete=True, users=None, token_server=None, env=None, ips=()):
+    def __init__(self, workdir, tls=True, auth=True, delete=True, users=None, token_server=None, env=None, ips=(),
+                 cert_valid_days=30):
         """``auth`` is htpasswd (basic); with ``token_server`` (a TokenServer) the registry wants its bearer tokens.
-        ``env`` adds REGISTRY_* settings to the container's environment; ``ips`` more addresses for its certificate."""
+        ``env`` adds REGISTRY_* settings to the container's environment; ``ips`` more addresses for its certificate;
+        ``cert_valid_days`` how long that certificate is valid (negative: expired, see make_server_cert)."""
+        self.cert_valid_days = cert_valid_days
         self.ips = ('127.0.0.1',) + tuple(ips)
         self.workdir = workdir
         self.tls = tls
@@ -114,7 +122,7 @@ class TestRegistry(object):
                 self.ca_path, ca_key, ca_cert = self.token_server.ca
             else:
                 self.ca_path, ca_key, ca_cert = make_ca(certs)
-            make_server_cert(certs, ca_key, ca_cert, ips=self.ips)
+            make_server_cert(certs, ca_key, ca_cert, ips=self.ips, valid_days=self.cert_valid_days)
             config['http']['tls'] = {'certificate': '/certs/server.crt', 'key': '/certs/server.key'}
             # The registry runs as root in the container; the key stays 0600.
         if self.token_server is not None:
@@ -143,7 +151,11 @@ class TestRegistry(object):
         last = None
         while time.time() < deadline:
             try:
-                response = requests.get(self.url + '/v2/', verify=self.verify, timeout=2)
+                # An expired certificate (cert_valid_days < 0) is what the test wants: readiness is checked past it.
+                with warnings.catch_warnings():
+                    warnings.simplefilter('ignore')  # the unverified request to such a registry
+                    response = requests.get(self.url + '/v2/', verify=self.verify if self.cert_valid_days > 0 else False,
+                                            timeout=2)
                 if response.status_code in (200, 401):
                     return
                 last = response.status_code

@@ -8,10 +8,7 @@ import datetime
 import json
 import os
 import secrets
-import ssl
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from cryptography import x509
@@ -20,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
+from tests.support.loopback import LoopbackServer
 from tests.support.registry import make_ca, make_server_cert
 
 ISSUER = 'regops-test-issuer'
@@ -43,6 +41,7 @@ class TokenServer(object):
     def __init__(self, workdir, users):
         self.users = users
         self.issued = []  # (user, [scopes], expired?)
+        self.tokens = []  # every signed token handed out, in order (never cleared: tests search output for them)
         self.expire = set()  # positions in `issued` of tokens to hand out already expired
         self.key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.timezone.utc)
@@ -56,36 +55,21 @@ class TokenServer(object):
         self.root_path = os.path.join(workdir, 'token-root.crt')
         with open(self.root_path, 'wb') as f:
             f.write(self.cert.public_bytes(serialization.Encoding.PEM))
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                server._handle(self)
-
         tls_dir = os.path.join(workdir, 'tls')
         os.makedirs(tls_dir, exist_ok=True)
         self.ca = make_ca(tls_dir, name='regops token test CA')
-        cert_path, key_path = make_server_cert(tls_dir, self.ca[1], self.ca[2])
-        self.httpd = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert_path, key_path)
-        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.server = LoopbackServer(self._handle, tls=make_server_cert(tls_dir, self.ca[1], self.ca[2]), protocol='HTTP/1.0')
 
     @property
     def realm(self):
-        return 'https://127.0.0.1:%d/token' % self.httpd.server_address[1]
+        return 'https://%s/token' % self.server.host
 
     def start(self):
-        self.thread.start()
+        self.server.start()
         return self
 
     def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.server.stop()
 
     def _sign(self, user, access, expired):
         now = int(time.time())
@@ -122,7 +106,9 @@ class TokenServer(object):
             access.append({'type': kind, 'name': name, 'actions': granted})
         expired = len(self.issued) in self.expire
         self.issued.append((user, scopes, expired))
-        body = json.dumps({'token': self._sign(user or '', access, expired), 'expires_in': 300}).encode()
+        token = self._sign(user or '', access, expired)
+        self.tokens.append(token)
+        body = json.dumps({'token': token, 'expires_in': 300}).encode()
         request.send_response(200)
         request.send_header('Content-Type', 'application/json')
         request.send_header('Content-Length', str(len(body)))

@@ -416,9 +416,15 @@ def test_schema1_target_tag_is_compared_by_digest():
 
 
 def test_non_manifest_content_is_refused():
-    client, _adapter, _sleeps = make_client([response(200, b'<html></html>', {'Content-Type': 'text/html'})])
+    client, _adapter, _sleeps = make_client([response(200, b'{"kind": "helm chart"}', {'Content-Type': 'application/vnd.cncf.helm.chart'})])
     with pytest.raises(UnsupportedError, match='not an image manifest'):
         client.get_manifest('a/b', 'v1')
+
+
+def test_a_web_page_where_a_registry_answer_belongs_asks_whether_this_is_a_registry():
+    client, _adapter, _sleeps = make_client([response(200, b'<html>Sign in</html>', {'Content-Type': 'text/html; charset=utf-8'})])
+    with pytest.raises(RegistryProtocolError, match=r'answered HEAD with a web page .* Is r\.example:5000 a container registry'):
+        client.blob_size('a/b', 'sha256:' + 'a' * 64)
 
 
 def test_challenge_scope_in_another_order_is_not_asked_twice():
@@ -542,3 +548,81 @@ def test_a_referrers_page_linking_back_to_itself_ends_the_listing():
     client, adapter, _sleeps = make_client([response(200, page, link), response(200, page, link)])
     assert len(client.list_referrers('a/b', REF)) == 1
     assert len(adapter.requests) == 1  # the first page's own address was already read
+
+
+# ---- writes whose answer was lost, and bodies cut short
+
+def test_a_delete_resent_after_a_lost_answer_counts_when_the_manifest_is_gone():
+    digest = 'sha256:' + 'a' * 64
+    client, adapter, sleeps = make_client([requests.exceptions.ConnectionError('Connection reset by peer'),
+                                           response(404, {'errors': [{'code': 'MANIFEST_UNKNOWN'}]})])
+    client.delete_manifest('a/b', digest)
+    assert [r.method for r in adapter.requests] == ['DELETE', 'DELETE'] and len(sleeps) == 1
+
+
+def test_a_delete_of_what_is_not_there_still_fails_when_nothing_was_lost():
+    client, _adapter, _sleeps = make_client([response(404, {'errors': [{'code': 'MANIFEST_UNKNOWN'}]})])
+    with pytest.raises(ManifestNotFoundError):
+        client.delete_manifest('a/b', 'sha256:' + 'a' * 64)
+
+
+def test_a_blob_put_whose_answer_was_lost_counts_when_the_blob_is_there():
+    data = b'layer bytes'
+    digest = 'sha256:' + hashlib.sha256(data).hexdigest()
+    client, adapter, _sleeps = make_client([
+        response(202, headers={'Location': '/v2/a/b/blobs/uploads/u1'}),
+        requests.exceptions.ReadTimeout('Read timed out'),
+        response(404, {'errors': [{'code': 'BLOB_UPLOAD_UNKNOWN'}]}),
+        response(200, headers={'Content-Length': str(len(data))})])
+    client.upload_blob('a/b', digest, len(data), lambda: __import__('io').BytesIO(data))
+    assert [r.method for r in adapter.requests] == ['POST', 'PUT', 'PUT', 'HEAD']
+
+
+def test_a_blob_put_refused_for_a_lost_session_fails_when_the_blob_is_not_there():
+    data = b'layer bytes'
+    digest = 'sha256:' + hashlib.sha256(data).hexdigest()
+    client, _adapter, _sleeps = make_client([
+        response(202, headers={'Location': '/v2/a/b/blobs/uploads/u1'}),
+        response(404, {'errors': [{'code': 'BLOB_UPLOAD_UNKNOWN'}]}),
+        response(404, {'errors': [{'code': 'BLOB_UNKNOWN'}]})])
+    with pytest.raises(NotFoundError):
+        client.upload_blob('a/b', digest, len(data), lambda: __import__('io').BytesIO(data))
+
+
+class _BrokenBody(object):
+    """A response body that breaks off after its first bytes, as a reset mid-transfer does."""
+
+    def __init__(self, data):
+        self.data = data
+
+    def __call__(self, _request):
+        r = response(200, headers={'Content-Length': str(len(self.data))})
+        r._content_consumed = False
+        r._content = False
+
+        class Raw(object):
+            def stream(self, _amount, decode_content=True):
+                yield b'{"arch'
+                raise requests.exceptions.ChunkedEncodingError('Connection broken: IncompleteRead')
+
+            def close(self):
+                pass
+        r.raw = Raw()
+        return r
+
+
+def test_a_config_cut_short_is_fetched_again():
+    data = b'{"architecture": "arm64"}'
+    digest = 'sha256:' + hashlib.sha256(data).hexdigest()
+    client, adapter, sleeps = make_client([_BrokenBody(data), response(200, data)])
+    assert client.get_blob('a/b', digest) == data
+    assert [r.method for r in adapter.requests] == ['GET', 'GET'] and len(sleeps) == 1
+
+
+def test_a_download_that_keeps_breaking_off_fails_clearly(tmp_path):
+    data = b'x' * 100
+    digest = 'sha256:' + hashlib.sha256(data).hexdigest()
+    client, adapter, _sleeps = make_client([_BrokenBody(data), _BrokenBody(data), _BrokenBody(data)], retries=2)
+    with pytest.raises(RegistryConnectionError, match='the blob download broke off .* 3 times') as failure:
+        client.download_blob('a/b', digest, str(tmp_path / 'blob'))
+    assert 'r.example:5000/a/b@' + digest in str(failure.value)

@@ -6,10 +6,11 @@ import threading
 
 import pytest
 
-from ansible_collections.regops.registry.plugins.module_utils._client import OCI_MANIFEST, Manifest, ManifestHead, compute_digest
+from ansible_collections.regops.registry.plugins.module_utils._client import RegistryClient, OCI_MANIFEST, Manifest, ManifestHead, compute_digest
 from ansible_collections.regops.registry.plugins.module_utils._manifest_push import run_manifest_push
 from ansible_collections.regops.registry.plugins.module_utils._reference import parse_registry
 from ansible_collections.regops.registry.plugins.module_utils._errors import (
+    ConflictError,
     ImmutableTagError,
     InvalidInputError,
     RegistryConnectionError,
@@ -51,6 +52,11 @@ class Registry(object):
 
     def get_manifest(self, repo, ref):
         return self.manifests[(repo, ref)]
+
+    get_existing_manifest = RegistryClient.get_existing_manifest
+
+    def settle(self, seconds):
+        assert 0.25 <= seconds <= 5.0
 
     def head_manifest(self, repo, ref):
         m = self.manifests.get((repo, ref))
@@ -182,13 +188,15 @@ def _release_specs(tmp_path, version='v1.0.0'):
     return specs
 
 
-def test_children_from_disk_go_up_under_their_tags_before_the_index(tmp_path):
+def test_children_from_disk_go_up_before_the_index_which_claims_the_release(tmp_path):
     registry = Registry()
     specs = _release_specs(tmp_path)
     result = run_manifest_push(registry, params(manifests=specs, tags=['v1.0.0']))
     puts = [c[2] for c in registry.calls if c[0] == 'PUT']
-    assert sorted(puts[:2]) == ['v1.0.0-amd64', 'v1.0.0-arm64'] and puts[2:] == ['v1.0.0']  # the images (in parallel), then the index
-    assert registry.calls.index(('PUT', 'team/app', 'v1.0.0-amd64')) > max(
+    # The images by digest (in parallel), the index under its release tag (the claim), then the images' tags.
+    assert all(put.startswith('sha256:') for put in puts[:2]) and puts[2] == 'v1.0.0'
+    assert sorted(puts[3:]) == ['v1.0.0-amd64', 'v1.0.0-arm64']
+    assert registry.calls.index(('PUT', 'team/app', puts[0])) > max(
         i for i, c in enumerate(registry.calls) if c[0] == 'UPLOAD')
     assert [c['platform']['architecture'] for c in result['children']] == ['amd64', 'arm64']
     assert [c['tags'][0]['action'] for c in result['children']] == ['created', 'created']
@@ -219,11 +227,13 @@ def test_semver_release_writes_fixed_tags_first_and_aliases_last(tmp_path):
         spec['tags'], spec['suffix'] = [], '-' + spec['src'].rsplit('-', 1)[1]
     result = run_manifest_push(registry, params(manifests=specs, tags=[], version='v2.0.0', aliases=['minor', 'major', 'latest']))
     puts = [c[2] for c in registry.calls if c[0] == 'PUT']
-    # The images' release tags (written in parallel), the index's, the images' aliases, then the index's: never an
-    # index PUT beside one of its images' (distribution 2.8 refuses the index then).
-    assert sorted(puts[:2]) == ['v2.0.0-amd64', 'v2.0.0-arm64'] and puts[2] == 'v2.0.0'
-    assert sorted(puts[3:9]) == sorted(['v2.0-amd64', 'v2-amd64', 'latest-amd64', 'v2.0-arm64', 'v2-arm64', 'latest-arm64'])
-    assert sorted(puts[9:]) == ['latest', 'v2', 'v2.0']
+    # The images by digest, the index's release tag (the claim), the images' release tags (written in parallel), the
+    # images' aliases, then the index's: never an index PUT beside one of its images' (distribution 2.8 refuses the
+    # index then).
+    assert all(put.startswith('sha256:') for put in puts[:2]) and puts[2] == 'v2.0.0'
+    assert sorted(puts[3:5]) == ['v2.0.0-amd64', 'v2.0.0-arm64']
+    assert sorted(puts[5:11]) == sorted(['v2.0-amd64', 'v2-amd64', 'latest-amd64', 'v2.0-arm64', 'v2-arm64', 'latest-arm64'])
+    assert sorted(puts[11:]) == ['latest', 'v2', 'v2.0']
     assert [t['kind'] for t in result['tags']] == ['release', 'minor', 'major', 'latest']
 
     # A hotfix of an older major moves its own aliases only.
@@ -268,3 +278,43 @@ def test_no_aliases_when_asked_for_none(tmp_path):
     result = run_manifest_push(Registry(), params(manifests=specs, tags=[], version='v1.0.0', aliases=[]))
     assert [t['tag'] for t in result['tags']] == ['v1.0.0']
     assert [[t['tag'] for t in c['tags']] for c in result['children']] == [['v1.0.0-amd64'], ['v1.0.0-arm64']]
+
+
+class Racing(Registry):
+    """Another job writes ``tag`` (its own image) right after this one's ``after``-th PUT of it."""
+
+    def __init__(self, tag, after):
+        super(Racing, self).__init__()
+        self.race_tag, self.race_after, self.seen = tag, after, 0
+        self.rival = self.add_image('elsewhere', 'rival', 'amd64', layer=b'rival layer')
+
+    def put_manifest(self, repo, ref, manifest):
+        super(Racing, self).put_manifest(repo, ref, manifest)
+        if ref == self.race_tag:
+            self.seen += 1
+            if self.seen == self.race_after:
+                self.manifests[(repo, ref)] = self.rival
+
+    def head_manifest(self, repo, ref):
+        if ref == self.race_tag and self.race_after == 0 and ('PUT', repo, ref) not in self.calls:
+            found = self.manifests.get((repo, ref))
+            if found is None and any(c[0] == 'PUT' for c in self.calls):
+                self.manifests[(repo, ref)] = self.rival  # written by the other job after this one planned
+        return super(Racing, self).head_manifest(repo, ref)
+
+
+def test_a_release_written_by_another_job_meanwhile_stops_this_one_before_any_tag(tmp_path):
+    registry = Racing('v1.0.0', after=0)
+    with pytest.raises(ConflictError, match=r'another job released v1\.0\.0 \(now sha256:.*\) while this one ran'):
+        run_manifest_push(registry, params(manifests=_release_specs(tmp_path), tags=['v1.0.0']))
+    assert [c[2] for c in registry.calls if c[0] == 'PUT' and not c[2].startswith('sha256:')] == []
+
+
+def test_a_release_claimed_by_another_job_at_the_same_time_stops_this_one_after_its_claim(tmp_path):
+    registry = Racing('v1.0.0', after=1)
+    with pytest.raises(ConflictError, match=r'at the same time, and its write stands') as failure:
+        run_manifest_push(registry, params(manifests=_release_specs(tmp_path), tags=['v1.0.0']))
+    # The claim was the only tag written, and the other job's image stands under it; no image tag, no alias.
+    assert [c[2] for c in registry.calls if c[0] == 'PUT' and not c[2].startswith('sha256:')] == ['v1.0.0']
+    assert registry.head_manifest('team/app', 'v1.0.0').digest == registry.rival.digest
+    assert 'tags already written' not in str(failure.value)

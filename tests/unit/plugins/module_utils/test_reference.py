@@ -1,10 +1,11 @@
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from ansible_collections.regops.registry.plugins.module_utils._errors import InvalidInputError
 from ansible_collections.regops.registry.plugins.module_utils._reference import (
     parse_any_reference,
     REPOSITORY_RE,
+    TAG_RE,
     parse_registry,
     validate_digest,
     validate_reference,
@@ -182,3 +183,69 @@ def test_parse_any_reference(value, expected):
 def test_parse_any_reference_rejects(value, message):
     with pytest.raises(InvalidInputError, match=message):
         parse_any_reference(value, HERE)
+
+
+# ------------------------------------------------------------------ references: round trip and refusal
+
+def format_reference(registry, repository, reference):
+    """The text of a reference, as users and error messages write it."""
+    return '%s/%s%s%s' % (registry, repository, '@' if ':' in reference else ':', reference)
+
+
+hosts = st.sampled_from(['r.example:5000', 'R.Example:5000', 'staging.example', 'localhost:5000', 'localhost:5001',
+                         '127.0.0.1:5001', '[::1]:5000', 'registry.example.com:443', 'docker.io'])
+# Built from the grammar's parts (st.from_regex is slow here): components of lower-case runs joined by separators.
+_alnum = st.text(alphabet='abcdefghijklmnopqrstuvwxyz0123456789', min_size=1, max_size=6)
+_component = st.builds(lambda first, rest: first + ''.join(sep + run for sep, run in rest),
+                       _alnum, st.lists(st.tuples(st.sampled_from(['.', '_', '__', '-', '---']), _alnum), max_size=3))
+repositories = st.lists(_component, min_size=1, max_size=4).map('/'.join)
+tags = st.builds(lambda first, rest: first + rest, st.sampled_from('aZ9_'),
+                 st.text(alphabet='abcXYZ0189_.-', max_size=20) | st.just('x' * 127))
+digests = (st.text(alphabet='0123456789abcdef', min_size=64, max_size=64).map(lambda hex_: 'sha256:' + hex_)
+           | st.text(alphabet='0123456789abcdef', min_size=128, max_size=128).map(lambda hex_: 'sha512:' + hex_))
+
+
+@settings(max_examples=200, deadline=None)
+@given(hosts, repositories, tags | digests)
+def test_property_a_reference_parses_back_to_what_was_written(host, repository, reference):
+    """Every part valid by construction (checked against the grammar's regular expressions):
+    parse(format(registry, repository, reference)) gives them back (the host in its canonical form), the formatted
+    result of that parses to the same again, and a reference on this registry is this registry's address."""
+    assert REPOSITORY_RE.match(repository) and (TAG_RE.match(reference) or ':' in reference)
+    registry, name, ref = parse_any_reference(format_reference(host, repository, reference), HERE)
+    assert (registry.name, name, ref) == (parse_registry(host).name, repository, reference)
+    again = parse_any_reference(format_reference(registry.name, name, ref), HERE)
+    assert (again[0].name, again[1], again[2]) == (registry.name, name, ref)
+    assert (registry is HERE) == (parse_registry(host).name == HERE.name)
+
+
+@settings(max_examples=200, deadline=None)
+@given(repositories.filter(lambda name: '.' not in name.split('/')[0] and name.split('/')[0] != 'localhost'), tags | digests)
+def test_property_a_reference_without_a_registry_is_on_this_one(repository, reference):
+    """``team/app:v1`` is on the registry at hand, unless its first component reads as a host (a dot, a port,
+    localhost), as in Docker's grammar."""
+    text = '%s%s%s' % (repository, '@' if ':' in reference else ':', reference)
+    registry, name, ref = parse_any_reference(text, HERE)
+    assert (registry, name, ref) == (HERE, repository, reference)
+
+
+def oracle_digest(text):
+    algorithm, _sep, encoded = text.partition(':')
+    return {'sha256': 64, 'sha512': 128}.get(algorithm) == len(encoded) and set(encoded) <= set('0123456789abcdef')
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet='ab09._-/A', max_size=30) | repositories,
+       st.text(alphabet='aZ09_.-+', max_size=20).map(lambda tag: ':' + tag) | tags.map(lambda tag: ':' + tag)
+       | digests.map(lambda digest: '@' + digest)
+       | st.builds(lambda algorithm, encoded: '@%s:%s' % (algorithm, encoded), st.sampled_from(['sha256', 'sha512', 'md5', 'SHA256']),
+                   st.text(alphabet='0123456789abcdefABCDEFg', min_size=60, max_size=130) | st.just('a' * 64)))
+def test_property_a_reference_is_refused_exactly_when_the_grammar_refuses_a_part(repository, suffix):
+    """``host/<repository>:<tag>`` or ``host/<repository>@<digest>`` with parts from near-miss alphabets: accepted
+    exactly when the hand-written oracles accept each part, refused with InvalidInputError otherwise."""
+    value = 'r.example:5000/' + repository + suffix
+    if suffix.startswith(':'):
+        expected = oracle_repository(repository) and oracle_tag(suffix[1:])
+    else:
+        expected = oracle_repository(repository) and oracle_digest(suffix[1:])
+    assert accepted(lambda text: parse_any_reference(text, HERE), value) == expected, value

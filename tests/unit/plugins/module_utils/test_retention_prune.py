@@ -1,10 +1,14 @@
 """retention_prune planner and executor paths a distribution 2.8 registry cannot take (an unreadable kept index,
 the OCI tag delete, the referrers API, nested indexes, a delete failing midway), on an in-memory client."""
 
+import datetime
+import hashlib
 import json
 import threading
 
 import pytest
+from hypothesis import HealthCheck, given, note, settings
+from hypothesis import strategies as st
 
 from ansible_collections.regops.registry.plugins.module_utils._client import (
     OCI_INDEX,
@@ -21,7 +25,7 @@ from ansible_collections.regops.registry.plugins.module_utils._errors import (
     RegistryProtocolError,
 )
 from ansible_collections.regops.registry.plugins.module_utils._reference import parse_registry
-from ansible_collections.regops.registry.plugins.module_utils._retention import Policy
+from ansible_collections.regops.registry.plugins.module_utils._retention import KEEP, Policy
 from ansible_collections.regops.registry.plugins.module_utils._retention_prune import (
     execute_repository,
     plan_repository,
@@ -166,6 +170,28 @@ def test_an_unreadable_kept_index_fails_the_repository_closed():
         run_retention_prune(reg, params())
     assert reg.deleted == []
     assert err.value.facts['changed'] is False
+    # The module's error keeps the class of the cause when every failed repository failed alike.
+    assert err.type is RegistryConnectionError
+
+
+def test_repositories_failing_differently_fail_as_registry_error():
+    reg = FakeRegistry()
+    reg.broken.add(reg.index([reg.image()], tag='keep'))
+    reg.image(tag='tmp-1')
+    calls = []
+
+    def list_tags(repository):
+        calls.append(repository)
+        if repository == 'team/gone':
+            raise ManifestNotFoundError('manifest not found', registry=reg.address.name, repository=repository)
+        return list(reg.tags)
+
+    reg.list_tags = list_tags
+    with pytest.raises(RegistryError) as err:
+        run_retention_prune(reg, params(repository=[REPO, 'team/gone']))
+    assert err.type is RegistryError
+    assert '2 of 2 repositories failed' in str(err.value)
+    assert reg.deleted == []
     assert 'nothing is deleted in this repository' in err.value.facts['repositories'][0]['error']
 
 
@@ -432,3 +458,204 @@ def test_an_index_with_a_missing_image_has_no_known_age():
     result = run_retention_prune(reg, params(rules=[{'name': 'dev', 'match': '-dev-', 'older_than_days': 1}]), check_mode=True)
     (tag,) = result['repositories'][0]['tags']
     assert tag['action'] == 'keep' and 'age unknown' in tag['reason']
+
+
+# ------------------------------------------------------------------ property: kept means kept, whatever the input
+
+NOW = datetime.datetime(2026, 6, 1, tzinfo=datetime.timezone.utc)
+TAG_POOL = ['v1.0.0', 'v1.0.1', 'v1.1.0', 'v2.0.0', '2.0.1', 'v2.1.0-rc.1', 'v1.0', 'v1', 'v2', 'latest', 'v1.0.0-amd64',
+            'v2.0.0-arm64', 'v2-arm64', 'latest-amd64', 'dev-a', 'dev-b', 'dev-c', 'feature-x', 'feature-y', 'tmp-1',
+            'tmp-2', 'prod-1', 'stable', 'nightly']
+
+
+def aged_image(reg, days, subject=None):
+    """An image whose config says it was created ``days`` before NOW (None: no creation time); a referrer of ``subject``."""
+    config = json.dumps({'created': (NOW - datetime.timedelta(days=days)).strftime('%Y-%m-%dT%H:%M:%SZ')}
+                        if days is not None else {}).encode()
+    config_digest = 'sha256:' + hashlib.sha256(config).hexdigest()
+    reg.configs[config_digest] = config
+    reg.seq += 1
+    doc = {'schemaVersion': 2, 'mediaType': OCI_MANIFEST, 'n': reg.seq, 'layers': [],
+           'config': {'mediaType': 'application/vnd.oci.image.config.v1+json', 'digest': config_digest, 'size': len(config)}}
+    if subject:
+        doc['subject'] = {'mediaType': reg.manifests[subject].media_type, 'digest': subject, 'size': reg.manifests[subject].size}
+    manifest = Manifest(json.dumps(doc).encode(), OCI_MANIFEST)
+    reg.manifests[manifest.digest] = manifest
+    if subject:
+        reg.subjects[manifest.digest] = subject
+    return manifest.digest
+
+
+@st.composite
+def repositories(draw):
+    """A random repository: images of random ages, indexes (nested, sharing images), referrers (OCI ``subject``) of
+    anything, some of them under cosign tags naming their subject, others untagged, a signature tag whose subject is
+    not in the repository (on any manifest), and ordinary tags on any image, index or referrer (one of an index's
+    images too). Returns (registry, ages by digest)."""
+    reg = FakeRegistry(tag_delete=draw(st.booleans()), referrers=draw(st.booleans()))
+    ages = {}
+    for days in draw(st.lists(st.none() | st.integers(0, 90), min_size=1, max_size=6)):
+        ages[aged_image(reg, days)] = NOW - datetime.timedelta(days=days) if days is not None else None
+    manifests = list(ages)
+    for _index in range(draw(st.integers(0, 4))):
+        manifests.append(reg.index(draw(st.lists(st.sampled_from(manifests), min_size=1, max_size=4, unique=True))))
+    referrers = []
+    for _referrer in range(draw(st.integers(0, 4))):
+        subject = draw(st.sampled_from(manifests + referrers))
+        referrer = aged_image(reg, None, subject=subject)
+        referrers.append(referrer)
+        kind = draw(st.sampled_from([None, '.sig', '.att', '']))
+        if kind is not None:
+            reg.tags[sig_tag(subject, kind)] = referrer
+    if draw(st.booleans()):
+        reg.tags[sig_tag('sha256:' + 'f' * 64)] = draw(st.sampled_from(manifests + referrers))  # its subject is elsewhere
+    for tag in draw(st.lists(st.sampled_from(TAG_POOL), unique=True, max_size=12)):
+        reg.tags[tag] = draw(st.sampled_from(manifests + referrers))
+    return reg, ages
+
+
+RULES = st.one_of(
+    st.builds(lambda majors, minors, patches, pre: {'semver': {'majors': majors, 'minors': minors, 'patches': patches,
+                                                               'prereleases': pre}},
+              st.none() | st.integers(1, 2), st.integers(1, 3), st.integers(1, 3), st.none() | st.integers(0, 1)),
+    st.builds(lambda prefix, count: {'prefixes': [prefix], 'keep_newest': count},
+              st.sampled_from(['dev-', 'feature-', 'tmp-', 'v', 'sha256-']), st.integers(0, 2)),
+    st.builds(lambda match, days: {'match': match, 'older_than_days': days},
+              st.sampled_from(['.*', '-', 'dev', '^v', 'amd64$', r'\.sig$']), st.integers(0, 60)),
+    st.builds(lambda match, count, days: {'match': match, 'keep_newest': count, 'older_than_days': days},
+              st.sampled_from(['.*', '-', 'e']), st.integers(0, 2), st.integers(0, 60)),
+    st.builds(lambda count: {'match': '.*', 'keep_newest': count, 'order': 'semver'}, st.integers(0, 2)),
+)
+POLICIES = st.builds(
+    lambda rules, protect: Policy(protect=protect, rules=[dict(rule, name='r%d' % i) for i, rule in enumerate(rules)]),
+    st.lists(RULES, min_size=1, max_size=3),
+    st.lists(st.sampled_from(['^prod-', '^stable$', 'amd64', r'^v1\.']), max_size=2, unique=True))
+
+
+def describe(reg, ages):
+    """The repository in short names (m0, m1, ...), for a failing example."""
+    names = dict((d, 'm%d' % i) for i, d in enumerate(reg.manifests))
+    lines = []
+    for digest, name in names.items():
+        if reg.manifests[digest].media_type == OCI_INDEX:
+            lines.append('%s index of %s' % (name, ', '.join(names[c] for c in images_of(reg, digest))))
+        elif digest in reg.subjects:
+            lines.append('%s referrer of %s' % (name, names[reg.subjects[digest]]))
+        else:
+            lines.append('%s image, created %s' % (name, ages[digest] and ages[digest].date()))
+    lines.append('tags: %s' % ', '.join('%s=%s' % (t, names.get(d, d)) for t, d in sorted(reg.tags.items())))
+    lines.append('tag delete: %s, referrers API: %s' % (reg.tag_delete, reg.referrers))
+    return '\n'.join(lines), names
+
+
+def images_of(reg, digest):
+    """The manifests an index names, read from its JSON here (not by the collection's parser)."""
+    return [desc['digest'] for desc in json.loads(reg.manifests[digest].content)['manifests']]
+
+
+def age_of(reg, ages, digest):
+    """What an image's config says, or for an index the newest of its images (no annotations here)."""
+    if digest in ages or digest in reg.subjects:
+        return ages.get(digest)
+    known = [a for a in (age_of(reg, ages, c) for c in images_of(reg, digest)) if a]
+    return max(known) if known else None
+
+
+def used_by_kept_tags(reg, policy, ages):
+    """The oracle, written from the documented rules and not from the planner: the tags the policy keeps (protect,
+    rules, no rule) and everything they use, through the images of kept indexes (nested too), the referrers of
+    kept manifests (OCI ``subject``) and the signature tags naming a kept manifest, to any depth."""
+    assignment = policy.assign(list(reg.tags))
+    decisions = assignment.decide(dict(reg.tags), lambda digest: age_of(reg, ages, digest), NOW)
+    kept_tags = set(t for t, d in decisions.items() if d.action == KEEP)
+    used = set()
+    frontier = set(reg.tags[t] for t in kept_tags)
+    while frontier:
+        used |= frontier
+        found = set()
+        for digest in frontier:
+            if reg.manifests[digest].media_type == OCI_INDEX:
+                found.update(images_of(reg, digest))
+            found.update(r for r, subject in reg.subjects.items() if subject == digest)
+            found.update(reg.tags[t] for t, subject in assignment.artefacts.items() if subject == digest)
+        frontier = found - used
+    return kept_tags, used, assignment.artefacts
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(repositories(), POLICIES, st.booleans(), st.integers(1, 3))
+def test_property_nothing_a_kept_tag_uses_is_ever_condemned_or_deleted(repository, policy, delete_untagged, parallel):
+    """For random repositories and policies: no digest a kept tag uses (directly, as an image of a kept index, as a
+    referrer or signature of a kept manifest) is planned for deletion or deleted, and every kept tag still points
+    where it did; only planned manifests are deleted, and a signature tag stays as long as its subject does."""
+    reg, ages = repository
+    before = dict(reg.tags)
+    text, names = describe(reg, ages)
+    note(text)
+    kept_tags, used, artefacts = used_by_kept_tags(reg, policy, ages)
+    note('kept tags: %s; they use %s' % (sorted(kept_tags), sorted(names[d] for d in used)))
+
+    p = plan_repository(reg, REPO, policy, parallel, delete_untagged=delete_untagged, now=NOW)
+    note('plan: %s' % ', '.join('%s %s (%s)' % (t.tag, t.action, t.reason) for t in p.tags))
+    condemned = set(m.digest for m in p.manifests)
+    assert not condemned & used, sorted(names[d] for d in condemned & used)
+    actions = dict((t.tag, t.action) for t in p.tags)
+    assert all(actions[t] == KEEP for t in kept_tags)
+
+    execute_repository(reg, p, parallel)
+    assert not set(reg.deleted) & used
+    assert set(reg.deleted) <= condemned
+    assert not set(reg.untagged) & kept_tags
+    assert all(reg.tags.get(t) == before[t] for t in kept_tags)
+    for tag, subject in artefacts.items():
+        if subject not in reg.deleted:
+            assert reg.tags.get(tag) == before[tag], (tag, subject)
+
+
+@pytest.mark.parametrize('referrers_api', [False, True])
+def test_a_referrer_under_a_condemned_tag_of_its_own_goes_although_its_subject_is_kept(referrers_api):
+    """A signature (OCI ``subject``: the kept image) that someone also tagged with a plain tag a rule condemns."""
+    reg = FakeRegistry(referrers=referrers_api)
+    kept = aged_image(reg, 1)
+    reg.tags['release'] = kept
+    signature = aged_image(reg, None, subject=kept)
+    reg.tags['tmp-signature'] = signature
+    p = plan_repository(reg, REPO, Policy(rules=ALL), 2, now=NOW)
+    assert signature not in [m.digest for m in p.manifests]
+
+
+def test_a_kept_referrer_says_why_and_only_condemned_images_not_read_yet_are_read():
+    """Referrers under condemned tags of their own are kept with their subject, to any depth, and the plan says why.
+    For that the planner reads only the condemned images it has not read: not indexes, not what is kept."""
+    reg = FakeRegistry(tag_delete=True)
+    kept = reg.image(tag='1.0.0')
+    signature = reg.image(tag='0.1.0', subject=kept)
+    attestation = reg.image(tag='0.2.0', subject=signature)  # kept only once its subject, the signature, is
+    plain = reg.image(tag='0.3.0')
+    child = reg.image()
+    index = reg.index([child], tag='0.4.0')
+    got = []
+    get_manifest = reg.get_manifest
+    reg.get_manifest = lambda repository, reference: got.append(reference) or get_manifest(repository, reference)
+    p = plan(reg, rules=[{'name': 'versions', 'match': '.*', 'keep_newest': 1, 'order': 'semver'}])
+    assert sorted(m.digest for m in p.manifests) == sorted([plain, index, child])
+    assert {signature, attestation} <= p.kept
+    tags = dict((t.tag, t) for t in p.tags)
+    assert tags['0.1.0'].action == tags['0.2.0'].action == 'untag'
+    assert 'it is a referrer of the kept %s' % kept in tags['0.1.0'].reason
+    assert 'it is a referrer of the kept %s' % signature in tags['0.2.0'].reason
+    assert sorted(got) == sorted([signature, attestation, plain, index])  # each once; the index as before the fix
+
+
+def test_a_referrer_read_by_tag_for_its_age_is_not_read_again():
+    reg = FakeRegistry()
+    kept = aged_image(reg, 1)
+    reg.tags['release'] = kept
+    signature = aged_image(reg, None, subject=kept)
+    reg.tags['tmp-signature'] = signature
+    got = []
+    get_manifest = reg.get_manifest
+    reg.get_manifest = lambda repository, reference: got.append(reference) or get_manifest(repository, reference)
+    p = plan_repository(reg, REPO, Policy(rules=ALL), 2, now=NOW)
+    assert p.manifests == [] and signature in p.kept
+    assert got == ['tmp-signature']  # its age; never the kept image

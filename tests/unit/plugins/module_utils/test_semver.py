@@ -1,5 +1,5 @@
 import pytest
-from hypothesis import assume, given, strategies as st
+from hypothesis import assume, given, settings, strategies as st
 
 from ansible_collections.regops.registry.plugins.module_utils._errors import InvalidInputError
 from ansible_collections.regops.registry.plugins.module_utils._semver import (
@@ -140,3 +140,25 @@ def test_property_an_alias_is_written_only_when_nothing_newer_claims_it(existing
             '%s%d.%d%s' % (v.prefix, v.major, v.minor, s), '%s%d%s' % (v.prefix, v.major, s), 'latest' + s)]
         newer = [v for v in claimants if v > new]
         assert (reason is None) == (not newer or kind == 'release'), (tag, reason, newer)
+
+
+any_versions = st.builds(Version, prefixes, st.integers(0, 3), st.integers(0, 3), st.integers(0, 3),
+                         st.none() | st.sampled_from(['rc.1', 'rc.2', 'alpha', '1']))
+alias_sets = st.lists(st.sampled_from(['minor', 'major', 'latest']), unique=True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(any_versions, suffixes, alias_sets), min_size=1, max_size=16))
+def test_property_an_alias_never_moves_backwards(releases):
+    """Releases (prereleases among them, each with its own choice of aliases) applied one by one, in any order, to a
+    simulated repository: no write ever moves an alias from a higher release to a lower one, and a prerelease never
+    gets an alias."""
+    repo = {}  # tag -> Version it points at
+    for version, suffix, aliases in releases:
+        for tag, kind, reason in plan_release_tags(version, list(repo), suffix=suffix, aliases=aliases):
+            if reason is not None:
+                continue
+            if kind != 'release':
+                assert not version.is_prerelease, (tag, version)
+                assert tag not in repo or repo[tag] <= version, (tag, repo[tag], version)
+            repo[tag] = version

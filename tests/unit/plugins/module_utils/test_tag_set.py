@@ -1,13 +1,17 @@
 """The tag_set planner's decisions, against an in-memory stand-in for the client (no HTTP at all)."""
 
+import json
+
 import pytest
 from hypothesis import given, strategies as st
 
-from ansible_collections.regops.registry.plugins.module_utils._client import OCI_MANIFEST, Manifest, ManifestHead
+from ansible_collections.regops.registry.plugins.module_utils._client import RegistryClient, OCI_MANIFEST, Manifest, ManifestHead
 from ansible_collections.regops.registry.plugins.module_utils._errors import (
     ImmutableTagError,
     InvalidInputError,
     ManifestNotFoundError,
+    NotFoundError,
+    RegistryProtocolError,
     RepositoryNotFoundError,
 )
 from ansible_collections.regops.registry.plugins.module_utils._reference import parse_registry
@@ -25,6 +29,11 @@ class MemoryClient(object):
         self.tags = dict(tags or {})
         self.repository_exists = repository_exists
         self.calls = []
+
+    get_existing_manifest = RegistryClient.get_existing_manifest
+
+    def settle(self, seconds):
+        self.calls.append(('SETTLE', seconds))
 
     def get_manifest(self, repository, reference):
         self.calls.append(('GET', reference))
@@ -110,6 +119,36 @@ def test_bad_input_makes_no_call():
         with pytest.raises(InvalidInputError):
             run_tag_set(client, bad)
     assert client.calls == []
+
+
+def test_a_source_the_registry_refuses_for_missing_parts_is_explained():
+    config = 'sha256:' + 'c' * 64
+    source = Manifest(json.dumps({'schemaVersion': 2, 'mediaType': OCI_MANIFEST, 'layers': [], 'config': {
+        'mediaType': 'application/vnd.oci.image.config.v1+json', 'digest': config, 'size': 2}}).encode(), OCI_MANIFEST)
+
+    class Refusing(MemoryClient):
+        code = 'MANIFEST_BLOB_UNKNOWN'
+
+        def get_manifest(self, repository, reference):
+            return source
+
+        def put_manifest(self, repository, reference, manifest):
+            error = RegistryProtocolError('unexpected answer to PUT: HTTP 400', registry=self.address.name,
+                                          repository=repository, reference=reference, status=400)
+            error.codes = (self.code,)
+            raise error
+
+        def blob_size(self, repository, digest):
+            self.calls.append(('BLOB', digest))
+            return None
+
+    with pytest.raises(NotFoundError, match='names blobs the repository no longer has \\(%s\\)' % config):
+        run_tag_set(Refusing(), params(tags=['x']))
+    other = Refusing()
+    other.code = 'MANIFEST_INVALID'
+    with pytest.raises(RegistryProtocolError, match='HTTP 400'):
+        run_tag_set(other, params(tags=['x']))
+    assert ('BLOB', config) not in other.calls  # only read to explain that refusal
 
 
 tag_names = st.sampled_from(['v1.0.0', 'v1.0.1', 'v1.0', 'v1', 'latest', 'stable', 'edge'])
