@@ -169,6 +169,15 @@ def _short_reason(exc):
     return type(exc).__name__
 
 
+def _may_have_arrived(exc):
+    """Whether a request that failed with ``exc`` may have reached the server (not when the connection was refused
+    or never made)."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return False
+    reason = getattr(exc.args[0], 'reason', None) if exc.args else None
+    return not (reason is not None and type(reason).__name__ == 'NewConnectionError')
+
+
 def parse_retry_after(value, now=None):
     """Seconds to wait from a Retry-After header (seconds or an HTTP date), or None."""
     if not value:
@@ -391,7 +400,7 @@ class RegistryClient(object):
                         'cannot reach the registry (%s) after %d attempts' % (_short_reason(exc), attempt + 1),
                         registry=self.address.name, repository=repository, reference=reference,
                         hint='Check the registry address and that it is running; raise timeout for slow links')
-                resent = resent or not isinstance(exc, requests.exceptions.ConnectTimeout)
+                resent = resent or _may_have_arrived(exc)
                 self._sleep(self._delay(attempt))
                 attempt += 1
                 continue
@@ -452,11 +461,13 @@ class RegistryClient(object):
                     continue
             break
         if response.status_code not in expected:
-            if method == 'DELETE' and response.status_code == 404 and getattr(response, 'regops_resent', False):
-                # An earlier attempt was sent and its answer lost: what it deleted is gone, as asked.
+            if (method == 'DELETE' and response.status_code == 404 and getattr(response, 'regops_resent', False)
+                    and 'MANIFEST_UNKNOWN' in _registry_errors(response)[0]):
+                # An earlier attempt reached the registry and its answer was lost: what it deleted is gone, as asked.
                 return response
             raise self._status_error(response, method, repository, reference, actions)
-        if response.status_code < 300 and _strip_params(response.headers.get('Content-Type')) == 'text/html':
+        if (method in ('GET', 'HEAD') and response.status_code < 300 and 'Docker-Distribution-Api-Version' not in response.headers
+                and _strip_params(response.headers.get('Content-Type')) == 'text/html'):
             # No registry API answer is a web page: a portal, a login page or a proxy stands at this address.
             response.close()
             raise RegistryProtocolError(

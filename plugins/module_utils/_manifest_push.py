@@ -43,8 +43,8 @@ from ansible_collections.regops.registry.plugins.module_utils._reference import 
 from ansible_collections.regops.registry.plugins.module_utils._semver import ALIASES, validate_suffix
 from ansible_collections.regops.registry.plugins.module_utils._tags import (
     SKIPPED,
+    Release,
     apply_tag_changes,
-    claim_tags,
     compile_immutable,
     head_references,
     parse_release,
@@ -402,21 +402,23 @@ def _push_index(client, repository, planner, specs, mount_from, parallel, stats,
         run_parallel(missing_children, lambda child: client.put_manifest(repository, child.manifest.digest, child.manifest),
                      parallel)
         stats.manifests_written += len(missing_children)
-        # Then the fixed tags: the release is claimed by the index's new immutable tags (by the images' when the index
-        # has none to create), so that of two jobs releasing this version at once only one goes on; then the rest.
+        # Then the fixed tags: the release is claimed by the index's first new immutable tag (an image's when the
+        # index has none to create), so that of two jobs releasing this version at once only one goes on; then the
+        # rest, each new immutable one read again just before, and all of them once more before any alias moves.
         # Floating aliases move last, onto a complete release.
-        written = []  # every tag written, for the report of a failure
+        release = Release(client, repository, planner.patterns)
+        written = release.written  # every tag written, for the report of a failure
         index_fixed = [(index, c) for c in _fixed(changes)]
         images_fixed = [(child.manifest, c) for child in children for c in _fixed(child.changes)]
-        claimed = (claim_tags(client, repository, index_fixed, planner.patterns, written)
-                   or claim_tags(client, repository, images_fixed, planner.patterns, written))
+        claimed = release.claim(index_fixed) or release.claim(images_fixed)
         tagged = [child for child in rewritten if tags_changed(_fixed(child.changes))]
         # A failure inside put_tags reports every tag in ``written`` so far (and changed: true if there is one).
-        put_tags(client, repository, [write for write in images_fixed if write not in claimed], parallel, written)
+        release.put([write for write in images_fixed if write not in claimed], parallel)
         stats.manifests_written += len([child for child in tagged if child not in missing_children])
-        put_tags(client, repository, [write for write in index_fixed if write not in claimed], 1, written)
+        release.put([write for write in index_fixed if write not in claimed], 1)
         if tags_changed(_fixed(changes)):
             stats.manifests_written += 1
+        release.confirm()
         # Not the index's alongside its images': distribution 2.8 re-links an image manifest written again under
         # another tag, and an index PUT checking that image meanwhile is refused (MANIFEST_BLOB_UNKNOWN).
         put_tags(client, repository, [(child.manifest, c) for child in children for c in _floating(child.changes)], parallel,

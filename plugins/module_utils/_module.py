@@ -88,12 +88,19 @@ def scrub(text, secrets):
     return text
 
 
+# Shorter secrets are not searched for in results: they would mangle digests and tags by chance. Ansible masks the
+# password options themselves; what only the module knows (the Basic value, tokens) is always longer.
+SCRUB_MIN_LENGTH = 8
+
+
 def scrub_result(value, secrets):
-    """A module result (dicts, lists, strings) with every secret value replaced in every string, keys included."""
+    """A module result (dicts, lists, strings) with every secret value of ``SCRUB_MIN_LENGTH`` characters or more
+    replaced in every string value (keys are names the module chose, and stay)."""
+    secrets = [s for s in secrets if s and len(s) >= SCRUB_MIN_LENGTH]
     if isinstance(value, str):
         return scrub(value, secrets)
     if isinstance(value, dict):
-        return dict((scrub_result(k, secrets), scrub_result(v, secrets)) for k, v in value.items())
+        return dict((k, scrub_result(v, secrets)) for k, v in value.items())
     if isinstance(value, (list, tuple)):
         return [scrub_result(v, secrets) for v in value]
     return value

@@ -31,6 +31,7 @@ from ansible_collections.regops.registry.plugins.module_utils._errors import (
     AuthenticationError,
     AuthorizationError,
     InvalidInputError,
+    ManifestNotFoundError,
     NotFoundError,
     RegistryError,
     RegistryProtocolError,
@@ -537,7 +538,7 @@ def _delete_wave(client, plan, wave, pending, by_tag, entries, pinned, parallel)
     def delete(entry):
         try:
             client.delete_manifest(repository, entry.digest)
-        except NotFoundError:
+        except ManifestNotFoundError:
             return 'gone before the delete'
         return 'deleted'
 

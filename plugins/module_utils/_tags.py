@@ -154,47 +154,85 @@ def refuse_immutable(client, repository, changes, patterns):
 
 
 def apply_tag_changes(client, repository, manifest, changes, patterns):
-    """Write the new and moved tags of ``manifest``: its new immutable tags claimed first (``claim_tags``), then the
-    others in order (see ``put_tags``)."""
-    written = []
+    """Write the new and moved tags of ``manifest`` in order (see ``put_tags``), its first new immutable tag claimed
+    first (``Release``)."""
+    release = Release(client, repository, patterns)
     writes = [(manifest, change) for change in changes]
-    claimed = claim_tags(client, repository, writes, patterns, written)
-    put_tags(client, repository, [write for write in writes if write not in claimed], 1, written)
+    claimed = release.claim(writes)
+    release.put([write for write in writes if write not in claimed], 1)
+    release.confirm()
 
 
-def claim_tags(client, repository, writes, patterns, written):
-    """Create the immutable tags among ``writes`` (a list of (Manifest, TagChange)) so that of two jobs releasing the
-    same version at once, one wins and the other stops: returns the writes it made; raises ConflictError.
+class Release(object):
+    """The writes of one run, made so that of two jobs releasing the same version at once only one goes on.
 
-    A registry has no conditional write, so each tag is read again just before (it must still be absent), written,
-    left to settle (``CLAIM_SETTLE_FACTOR`` times as long as the writes took), and read back. Another job that read
-    it absent in time writes it within that while too; the last write stands, and the job that reads back another
-    digest stops there, before the tags that would follow its claim.
+    A registry has no conditional write. So the first new immutable tag is claimed (``claim``): read again just
+    before it is written (it must still be absent), written, left to settle (``CLAIM_SETTLE_FACTOR`` times as long
+    as the write took, within ``CLAIM_SETTLE_BOUNDS``) and read back. A job that read it absent in time writes it
+    within that while too; the last write stands, and the job that reads back another digest stops there. Every
+    other new immutable tag is read again just before it is written (``put``), and all of them once more after the
+    last of them (``confirm``). A competing write that lands later than all that (held up longer than the settle
+    time) is not seen by this run; the late job then finds this one's tags and stops. Each failure is a
+    ConflictError that names the tags and digests, and says which tags this run had written (``written``).
     """
-    claims = [(manifest, change) for manifest, change in writes
-              if change.action == CREATED and any(p.search(change.tag) for p in patterns)]
-    if not claims:
-        return []
-    place = dict(registry=client.address.name, repository=repository)
-    heads = head_references(client, repository, [change.tag for _manifest, change in claims])
-    taken = [(change, heads[change.tag]) for _manifest, change in claims if heads[change.tag] not in (None, change.after)]
-    if taken:
-        raise ConflictError('another job released %s while this one ran; this run stops before writing any tag' % (
-            ', '.join('%s (now %s, this run has %s)' % (change.tag, now, change.after) for change, now in taken)),
-            hint='Nothing of this run is tagged: check which release is meant to stand', **place)
-    started = time.time()
-    put_tags(client, repository, claims, PLAN_PARALLEL, written)
-    client.settle(min(max(CLAIM_SETTLE_FACTOR * (time.time() - started), CLAIM_SETTLE_BOUNDS[0]), CLAIM_SETTLE_BOUNDS[1]))
-    heads = head_references(client, repository, [change.tag for _manifest, change in claims])
-    lost = [(change, heads[change.tag]) for _manifest, change in claims if heads[change.tag] != change.after]
-    if lost:
-        for change, _now in lost:
-            written.remove(change.tag)  # the other job's write stands
-        raise ConflictError('another job released %s at the same time, and its write stands; this run stops before '
-                            'writing any other tag' % ', '.join('%s (now %s, this run had %s)' % (
-                                change.tag, now, change.after) for change, now in lost),
-                            hint='Check which release is meant to stand: this run\'s tags were not written', **place)
-    return claims
+
+    def __init__(self, client, repository, patterns, written=None):
+        self.client = client
+        self.repository = repository
+        self.patterns = patterns
+        self.written = [] if written is None else written
+        self.created = []  # (Manifest, TagChange) of every new immutable tag this run wrote
+
+    def _new_immutable(self, writes):
+        return [(manifest, change) for manifest, change in writes
+                if change.action == CREATED and any(p.search(change.tag) for p in self.patterns)]
+
+    def _check(self, writes, what, written_by_this_run=False):
+        """Read the tags of ``writes`` again; raise the conflict if one points at another digest than this run's."""
+        heads = head_references(self.client, self.repository, [change.tag for _manifest, change in writes])
+        found = [(change, heads[change.tag]) for _manifest, change in writes if heads[change.tag] not in (None, change.after)]
+        if found:
+            if written_by_this_run:
+                for change, _now in found:
+                    self.written.remove(change.tag)  # the other job's write stands
+            with _reporting_written(self.written):
+                details = ', '.join('%s (now %s, this run has %s)' % (change.tag, now, change.after) for change, now in found)
+                raise ConflictError('another job released %s %s' % (details, what), registry=self.client.address.name,
+                                    repository=self.repository,
+                                    hint='Check which release is meant to stand before running again')
+
+    def claim(self, writes):
+        """Claim the first new immutable tag of ``writes``; returns the writes made (none if there is no such tag)."""
+        claims = self._new_immutable(writes)[:1]
+        if not claims:
+            return []
+        self._check(claims, 'while this one ran; this run stops before that tag')
+        started = time.time()
+        put_tags(self.client, self.repository, claims, 1, self.written)
+        self.client.settle(min(max(CLAIM_SETTLE_FACTOR * (time.time() - started), CLAIM_SETTLE_BOUNDS[0]),
+                               CLAIM_SETTLE_BOUNDS[1]))
+        self._check(claims, 'at the same time, and its write stands; this run stops here', written_by_this_run=True)
+        self.created.extend(claims)
+        return claims
+
+    def put(self, writes, parallel):
+        """``put_tags``, the new immutable tags among ``writes`` read again just before (still absent, or this digest)."""
+        fresh = self._new_immutable(writes)
+        if fresh:
+            self._check(fresh, 'while this one ran; this run stops before those tags')
+        put_tags(self.client, self.repository, writes, parallel, self.written)
+        self.created.extend(fresh)
+
+    def confirm(self):
+        """After the last new immutable tag: every one this run wrote still points where it wrote it."""
+        if self.created:
+            self._check(self.created, 'at the same time, over tags this run had written; this run stops here')
+
+
+def _reporting_written(written):
+    """``reporting_partial_writes`` for a list of the tags written so far."""
+    return reporting_partial_writes(lambda: written and 'tags already written: %s' % ', '.join(written),
+                                    facts=lambda: {'written': written})
 
 
 def put_tags(client, repository, writes, parallel, written=None):
@@ -205,8 +243,7 @@ def put_tags(client, repository, writes, parallel, written=None):
     calls) and the failure result reports ``changed: true``.
     """
     written = [] if written is None else written
-    with reporting_partial_writes(lambda: written and 'tags already written: %s' % ', '.join(written),
-                                  facts=lambda: {'written': written}):
+    with _reporting_written(written):
         run_parallel([(manifest, change) for manifest, change in writes if change.action in (CREATED, MOVED)],
                      lambda write: client.put_manifest(repository, write[1].tag, write[0]), parallel,
                      done=lambda write, _result: written.append(write[1].tag))

@@ -31,10 +31,12 @@ description:
   - In semver mode (O(version)), the images of the index go up, then the index under its fixed tag, then the images
     under theirs; only then do the floating aliases move, so a consumer of C(latest) never gets a release with an
     image missing.
-  - A new immutable tag is claimed before the tags that follow it (the index's, or an image's when the index has its
-    tags). It is read again just before it is written, written, left to settle (4 times as long as the write took,
-    0.25 to 5 seconds) and read back. Of two jobs releasing the same version at once, one goes on and the other
-    fails with C(ConflictError) before it writes any other tag.
+  - The first new immutable tag (the index's, or an image's when the index has none to create) is claimed before
+    the others. It is read again just before it is written, written, left to settle (4 times as long as the write
+    took, 0.25 to 5 seconds) and read back; every other new immutable tag is read again just before it is written,
+    and all of them once more before any alias moves. Of two jobs releasing the same version at once, one goes on
+    and the other fails with C(ConflictError). A registry has no conditional write, so a competing write held up
+    longer than the settle time is seen only by the late job, which then fails with C(ConflictError).
 author:
   - regops.registry maintainers (@regops)
 extends_documentation_fragment:

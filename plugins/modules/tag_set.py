@@ -20,7 +20,7 @@ description:
   - Full release tags are immutable by default (see O(immutable)). If any requested change would move an immutable
     tag, the module fails before it writes anything. A new immutable tag is written first, left to settle and read
     back, so of two jobs creating it at once with different images, one goes on and the other fails with
-    C(ConflictError) before it writes any other tag.
+    C(ConflictError) before it writes any other tag (as M(regops.registry.manifest_push) describes).
 author:
   - regops.registry maintainers (@regops)
 extends_documentation_fragment:

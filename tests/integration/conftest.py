@@ -122,7 +122,7 @@ def pytest_terminal_summary(terminalreporter):
             '%(failed_clearly)d failed with a clear message; %(runs)d module runs; kept tags lost or moved: '
             '%(kept_lost)d' % REPORT)
     if REPORT['races']:
-        terminalreporter.write_line('concurrent releases: %d, each with one winner; the other told by %s' % (
+        terminalreporter.write_line('concurrent releases: %d; the job that lost was told by %s' % (
             len(REPORT['races']), ', '.join(REPORT['races'])))
     if REPORT['restarts']:
         terminalreporter.write_line('registry restarts: %d (%s)' % (REPORT['restarts'], '; '.join(REPORT['restart_outcomes'])))

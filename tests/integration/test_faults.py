@@ -15,7 +15,7 @@ import time
 import pytest
 
 from tests.support.fault_proxy import Fault, FaultProxy, REPORT
-from tests.support.images import make_layout, tag_digests
+from tests.support.images import make_layout, raw_manifest, tag_digests
 from tests.support.registry import TestRegistry, docker
 from tests.support.seed import Seeder, days_ago
 
@@ -258,10 +258,11 @@ PRUNE_CASES = [
     ('index-truncated', Fault('truncate', times=2), ['GET'], '/manifests/'),
     ('config-truncated', Fault('truncate', times=2), ['GET'], '/blobs/'),
     ('config-stall', Fault('stall', times=1), ['GET'], '/blobs/'),
-    ('delete-503', Fault('status', status=503, times=2), ['DELETE'], '/manifests/'),
-    ('delete-429', Fault('throttle', times=2, retry_after=1), ['DELETE'], '/manifests/'),
-    ('delete-reset', Fault('reset', times=2), ['DELETE'], '/manifests/'),
-    ('delete-reset-after-work', Fault('reset_after', times=3), ['DELETE'], '/manifests/'),
+    # skip=1: the first DELETE of a run is the probe that asks whether deletes are enabled; these fault real deletes.
+    ('delete-503', Fault('status', status=503, times=2, skip=1), ['DELETE'], '/manifests/'),
+    ('delete-429', Fault('throttle', times=2, retry_after=1, skip=1), ['DELETE'], '/manifests/'),
+    ('delete-reset', Fault('reset', times=2, skip=1), ['DELETE'], '/manifests/'),
+    ('delete-reset-after-work', Fault('reset_after', times=3, skip=1), ['DELETE'], '/manifests/'),
     ('delete-stall', Fault('stall', times=1, skip=2), ['DELETE'], '/manifests/'),
 ]
 
@@ -396,22 +397,17 @@ def test_registry_restart_in_the_middle_of_a_prune(ansible, restarting, repo):
 
 # ---------------------------------------------------------------- two release jobs at once
 
-@pytest.mark.parametrize('version,delay', [('v1.0.0', 0), ('v1.1.0', 1.0), ('v2.0.0', 1.0)])
-def test_two_release_jobs_for_the_same_version_at_once(ansible, via, proxy, registry, repo, tmp_path, version, delay):
-    """Two jobs release the same version of a service from different builds, started together: one wins, the other
-    reports the conflict, and every tag of the release points at the winner's images.
-
-    Directly, one job is usually done planning before the other; with every manifest PUT held for ``delay`` seconds
-    (a slow link), both plan an absent release and both write: the claim decides."""
-    conn = via
-    if delay:
-        proxy.inject(Fault('delay', ['PUT'], '/manifests/', times=1000, stall=delay))
+def two_releases(ansible, conns, repo, tmp_path, version):
+    """Start two jobs releasing ``version`` of one service from different builds at the same moment, job i through
+    ``conns[i]``; their results, and each job's image digests by architecture."""
     jobs = []
-    for job in ('a', 'b'):
+    builds = []
+    for job, conn in zip(('a', 'b'), conns):
         manifests = []
+        builds.append({})
         for arch in ('amd64', 'arm64'):
             path = str(tmp_path / ('%s-%s' % (job, arch)))
-            make_layout(path, tag='app', arch=arch, layers=1, layer_size=64 * 1024)
+            builds[-1][arch] = make_layout(path, tag='app', arch=arch, layers=1, layer_size=64 * 1024)
             manifests.append({'src': path, 'src_ref': 'app', 'suffix': '-' + arch})
         jobs.append(dict(conn, repository=repo, version=version, manifests=manifests))
     results = [None, None]
@@ -426,11 +422,24 @@ def test_two_release_jobs_for_the_same_version_at_once(ansible, via, proxy, regi
         worker.start()
     for worker in workers:
         worker.join(300)
+    return results, builds
+
+
+@pytest.mark.parametrize('version,delay', [('v1.0.0', 0), ('v1.1.0', 1.0), ('v2.0.0', 1.0)])
+def test_two_release_jobs_for_the_same_version_at_once(ansible, via, proxy, registry, repo, tmp_path, version, delay):
+    """Two jobs release the same version of a service from different builds, started together: one wins, the other
+    reports the conflict, and every tag of the release points at the winner's images.
+
+    Directly, one job is often done planning before the other; with every manifest PUT held for ``delay`` seconds
+    (a slow link), both plan an absent release and both write: the claim decides."""
+    if delay:
+        proxy.inject(Fault('delay', ['PUT'], '/manifests/', times=1000, stall=delay))
+    results, _builds = two_releases(ansible, [via, via], repo, tmp_path, version)
     won = [r for r in results if not r.get('failed')]
     lost = [r for r in results if r.get('failed')]
     assert len(won) == 1 and len(lost) == 1, [r.get('msg') for r in results]
     (winner,), (loser,) = won, lost
-    assert loser['error'] in ('ConflictError', 'ImmutableTagError'), loser['msg']
+    assert loser['error'] in (('ConflictError',) if delay else ('ConflictError', 'ImmutableTagError')), loser['msg']
     assert version in loser['msg'] and proxy.host in loser['msg'], loser['msg']
     REPORT['races'].append(loser['error'])
     after = tag_digests(registry, repo)
@@ -439,3 +448,32 @@ def test_two_release_jobs_for_the_same_version_at_once(ansible, via, proxy, regi
     assert after[version] == after[line] == after['latest'] == winner['digest']
     for arch, digest in children.items():
         assert after['%s-%s' % (version, arch)] == after['%s-%s' % (line, arch)] == digest
+
+
+def test_a_release_write_held_up_longer_than_the_claim_waits(ansible, via, proxy, registry, workdir, repo, tmp_path):
+    """The limit of a registry without conditional writes: job b's claim of v3.0.0 is held up 2 s on its way (longer
+    than job a waits for competing writes). Job b always stops with the conflict: at its claim's read-back when a's
+    write landed last, or at a's image tags when its own did (a's v3.0.0 is then replaced by b's index, and a, done
+    by then, does not know). No tag points at a digest neither job intended, and every image an index names is
+    there."""
+    slow = FaultProxy(registry, os.path.join(workdir, 'slow-proxy'), client_timeout=TIMEOUT).start()
+    try:
+        slow.inject(Fault('delay', ['PUT'], '/manifests/v3.0.0$', times=1, stall=2.0))
+        late = dict(via, registry=slow.host, ca_path=slow.ca_path)
+        results, builds = two_releases(ansible, [via, late], repo, tmp_path, 'v3.0.0')
+    finally:
+        slow.stop()
+    a, b = results
+    assert b.get('failed') and b['error'] == 'ConflictError' and 'v3.0.0' in b['msg'], b
+    REPORT['races'].append('%s (held up)' % b['error'])
+    # Every tag names one job's image, or an index of one job's images, all of which the repository has.
+    images = [set(build.values()) for build in builds]
+    for tag, digest in tag_digests(registry, repo).items():
+        if tag.endswith(('-amd64', '-arm64')):
+            assert any(digest in own for own in images), (tag, digest)
+            continue
+        index = raw_manifest(registry, repo, digest).json()
+        named = set(child['digest'] for child in index['manifests'])
+        assert named in images, (tag, named, images)
+        for child in named:
+            assert raw_manifest(registry, repo, child).status_code == 200

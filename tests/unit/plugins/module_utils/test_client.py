@@ -5,10 +5,12 @@ Everything the user sees is also tested against a real registry in tests/integra
 
 import base64
 import hashlib
+import io
 import json
 
 import pytest
 import requests
+import urllib3
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
@@ -16,6 +18,7 @@ from ansible_collections.regops.registry.plugins.module_utils._auth import Crede
 from ansible_collections.regops.registry.plugins.module_utils._client import (
     MANIFEST_ACCEPT,
     OCI_MANIFEST,
+    Manifest,
     RegistryClient,
     parse_retry_after,
 )
@@ -574,7 +577,7 @@ def test_a_blob_put_whose_answer_was_lost_counts_when_the_blob_is_there():
         requests.exceptions.ReadTimeout('Read timed out'),
         response(404, {'errors': [{'code': 'BLOB_UPLOAD_UNKNOWN'}]}),
         response(200, headers={'Content-Length': str(len(data))})])
-    client.upload_blob('a/b', digest, len(data), lambda: __import__('io').BytesIO(data))
+    client.upload_blob('a/b', digest, len(data), lambda: io.BytesIO(data))
     assert [r.method for r in adapter.requests] == ['POST', 'PUT', 'PUT', 'HEAD']
 
 
@@ -586,7 +589,7 @@ def test_a_blob_put_refused_for_a_lost_session_fails_when_the_blob_is_not_there(
         response(404, {'errors': [{'code': 'BLOB_UPLOAD_UNKNOWN'}]}),
         response(404, {'errors': [{'code': 'BLOB_UNKNOWN'}]})])
     with pytest.raises(NotFoundError):
-        client.upload_blob('a/b', digest, len(data), lambda: __import__('io').BytesIO(data))
+        client.upload_blob('a/b', digest, len(data), lambda: io.BytesIO(data))
 
 
 class _BrokenBody(object):
@@ -626,3 +629,27 @@ def test_a_download_that_keeps_breaking_off_fails_clearly(tmp_path):
     with pytest.raises(RegistryConnectionError, match='the blob download broke off .* 3 times') as failure:
         client.download_blob('a/b', digest, str(tmp_path / 'blob'))
     assert 'r.example:5000/a/b@' + digest in str(failure.value)
+
+
+def test_a_resent_delete_answered_404_by_something_else_than_the_registry_still_fails():
+    client, _adapter, _sleeps = make_client([requests.exceptions.ReadTimeout('Read timed out'),
+                                            response(404, b'<html>not found</html>', {'Content-Type': 'text/html'})])
+    with pytest.raises(NotFoundError):
+        client.delete_manifest('a/b', 'sha256:' + 'a' * 64)
+
+
+def test_a_refused_connection_does_not_count_as_a_delete_that_may_have_happened():
+    refused = requests.exceptions.ConnectionError(
+        urllib3.exceptions.MaxRetryError(None, '/v2/', urllib3.exceptions.NewConnectionError(None, 'refused')))
+    client, _adapter, _sleeps = make_client([refused, response(404, {'errors': [{'code': 'MANIFEST_UNKNOWN'}]})])
+    with pytest.raises(ManifestNotFoundError):
+        client.delete_manifest('a/b', 'sha256:' + 'a' * 64)
+
+
+def test_a_registry_that_labels_its_answers_text_html_is_still_a_registry():
+    """Quay answers writes, and some reads, with Flask's default text/html; it also says it speaks the registry API."""
+    client, _adapter, _sleeps = make_client([
+        response(201, b'OK', {'Content-Type': 'text/html; charset=utf-8'}),
+        response(200, headers={'Content-Type': 'text/html', 'Content-Length': '7', 'Docker-Distribution-Api-Version': 'registry/2.0'})])
+    client.put_manifest('a/b', 'v1', Manifest(b'{}', OCI_MANIFEST))
+    assert client.blob_size('a/b', 'sha256:' + 'a' * 64) == 7

@@ -318,3 +318,29 @@ def test_a_release_claimed_by_another_job_at_the_same_time_stops_this_one_after_
     assert [c[2] for c in registry.calls if c[0] == 'PUT' and not c[2].startswith('sha256:')] == ['v1.0.0']
     assert registry.head_manifest('team/app', 'v1.0.0').digest == registry.rival.digest
     assert 'tags already written' not in str(failure.value)
+
+
+def test_a_tag_of_the_release_overwritten_after_this_run_wrote_it_fails_the_run_before_any_alias(tmp_path):
+    registry = Racing('v1.0.0-arm64', after=1)  # the other job's write lands after this one's, past the claim
+    specs = _release_specs(tmp_path)
+    for spec in specs:
+        spec['tags'], spec['suffix'] = [], '-' + spec['src'].rsplit('-', 1)[1]
+    with pytest.raises(ConflictError, match=r'v1\.0\.0-arm64 \(now sha256:.*over tags this run had written') as failure:
+        run_manifest_push(registry, params(manifests=specs, tags=[], version='v1.0.0', aliases=['minor', 'latest']))
+    facts = failure.value.to_result()
+    assert facts['changed'] is True and sorted(facts['written']) == ['v1.0.0', 'v1.0.0-amd64', 'v1.0.0-arm64']
+    assert not [c for c in registry.calls if c[0] == 'PUT' and c[2] in ('v1.0', 'latest', 'v1.0-amd64', 'latest-amd64')]
+
+
+def test_a_tag_of_the_release_written_by_another_job_after_the_claim_is_not_overwritten(tmp_path):
+    class Late(Registry):
+        def head_manifest(self, repo, ref):
+            if ref == 'v1.0.0-arm64' and ('PUT', repo, 'v1.0.0') in self.calls and (repo, ref) not in self.manifests:
+                self.manifests[(repo, ref)] = self.add_image('elsewhere', 'rival', 'arm64', layer=b'rival')
+            return super(Late, self).head_manifest(repo, ref)
+
+    registry = Late()
+    with pytest.raises(ConflictError, match=r'v1\.0\.0-arm64 .*while this one ran; this run stops before those tags') as failure:
+        run_manifest_push(registry, params(manifests=_release_specs(tmp_path), tags=['v1.0.0']))
+    assert failure.value.to_result()['written'] == ['v1.0.0']
+    assert ('PUT', 'team/app', 'v1.0.0-arm64') not in registry.calls
