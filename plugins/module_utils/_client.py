@@ -924,7 +924,7 @@ class RegistryClient(object):
             return self._peers[address.name]
 
     def settle(self, seconds):
-        """Wait ``seconds`` for writes other clients may have in flight (see ``_tags.claim_tags``)."""
+        """Wait ``seconds`` for writes other clients may have in flight (see ``_tags.Release.claim``)."""
         self._sleep(seconds)
 
     def secrets(self):

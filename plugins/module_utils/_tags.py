@@ -37,7 +37,7 @@ ACTIONS = (CREATED, MOVED, UNCHANGED, SKIPPED)
 
 # How many tags a plan reads at once (HEAD requests), where the module has no parallel option.
 PLAN_PARALLEL = 4
-# A claim (``claim_tags``) is read back after this many times as long as its writes took, within these seconds.
+# A claim (``Release.claim``) is read back after this many times as long as its write took, within these seconds.
 CLAIM_SETTLE_FACTOR = 4
 CLAIM_SETTLE_BOUNDS = (0.25, 5.0)
 
