@@ -46,6 +46,8 @@ from ansible_collections.regops.registry.plugins.module_utils._tags import (
     Release,
     apply_tag_changes,
     compile_immutable,
+    fixed_changes,
+    floating_changes,
     head_references,
     parse_release,
     plan_tag_changes,
@@ -408,36 +410,28 @@ def _push_index(client, repository, planner, specs, mount_from, parallel, stats,
         # Floating aliases move last, onto a complete release.
         release = Release(client, repository, planner.patterns)
         written = release.written  # every tag written, for the report of a failure
-        index_fixed = [(index, c) for c in _fixed(changes)]
-        images_fixed = [(child.manifest, c) for child in children for c in _fixed(child.changes)]
+        index_fixed = [(index, c) for c in fixed_changes(changes)]
+        images_fixed = [(child.manifest, c) for child in children for c in fixed_changes(child.changes)]
         claimed = release.claim(index_fixed) or release.claim(images_fixed)
-        tagged = [child for child in rewritten if tags_changed(_fixed(child.changes))]
+        tagged = [child for child in rewritten if tags_changed(fixed_changes(child.changes))]
         # A failure inside put_tags reports every tag in ``written`` so far (and changed: true if there is one).
         release.put([write for write in images_fixed if write not in claimed], parallel)
         stats.manifests_written += len([child for child in tagged if child not in missing_children])
         release.put([write for write in index_fixed if write not in claimed], 1)
-        if tags_changed(_fixed(changes)):
+        if tags_changed(fixed_changes(changes)):
             stats.manifests_written += 1
         release.confirm()
         # Not the index's alongside its images': distribution 2.8 re-links an image manifest written again under
         # another tag, and an index PUT checking that image meanwhile is refused (MANIFEST_BLOB_UNKNOWN).
-        put_tags(client, repository, [(child.manifest, c) for child in children for c in _floating(child.changes)], parallel,
+        put_tags(client, repository, [(child.manifest, c) for child in children for c in floating_changes(child.changes)], parallel,
                  written)
         stats.manifests_written += len([child for child in rewritten if child not in tagged and child not in missing_children])
-        put_tags(client, repository, [(index, c) for c in _floating(changes)], parallel, written)
-        if tags_changed(changes) and not tags_changed(_fixed(changes)):
+        put_tags(client, repository, [(index, c) for c in floating_changes(changes)], parallel, written)
+        if tags_changed(changes) and not tags_changed(fixed_changes(changes)):
             stats.manifests_written += 1
 
     _writing(stats, write)
     return index, changes, children
-
-
-def _fixed(changes):
-    return [c for c in changes if c.kind not in ALIASES]
-
-
-def _floating(changes):
-    return [c for c in changes if c.kind in ALIASES]
 
 
 def _image_descriptors(manifest, what):

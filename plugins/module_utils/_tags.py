@@ -153,14 +153,24 @@ def refuse_immutable(client, repository, changes, patterns):
             hint='A full release tag never moves: release a new version instead (or narrow the immutable option)')
 
 
+def fixed_changes(changes):
+    """The changes of tags that are not floating aliases (release tags, tags asked for by name)."""
+    return [c for c in changes if c.kind not in ALIASES]
+
+
+def floating_changes(changes):
+    return [c for c in changes if c.kind in ALIASES]
+
+
 def apply_tag_changes(client, repository, manifest, changes, patterns):
-    """Write the new and moved tags of ``manifest`` in order (see ``put_tags``), its first new immutable tag claimed
-    first (``Release``)."""
+    """Write the new and moved tags of ``manifest`` in order (see ``put_tags``): its first new immutable tag claimed
+    first (``Release``), the other fixed tags, then the aliases once the fixed ones are confirmed."""
     release = Release(client, repository, patterns)
-    writes = [(manifest, change) for change in changes]
-    claimed = release.claim(writes)
-    release.put([write for write in writes if write not in claimed], 1)
+    fixed = [(manifest, change) for change in fixed_changes(changes)]
+    claimed = release.claim(fixed)
+    release.put([write for write in fixed if write not in claimed], 1)
     release.confirm()
+    release.put([(manifest, change) for change in floating_changes(changes)], 1)
 
 
 class Release(object):
@@ -182,6 +192,7 @@ class Release(object):
         self.patterns = patterns
         self.written = [] if written is None else written
         self.created = []  # (Manifest, TagChange) of every new immutable tag this run wrote
+        self._confirmed = 0  # how many of them were read back since the last write of one
 
     def _new_immutable(self, writes):
         return [(manifest, change) for manifest, change in writes
@@ -213,6 +224,7 @@ class Release(object):
                                CLAIM_SETTLE_BOUNDS[1]))
         self._check(claims, 'at the same time, and its write stands; this run stops here', written_by_this_run=True)
         self.created.extend(claims)
+        self._confirmed = len(self.created)
         return claims
 
     def put(self, writes, parallel):
@@ -224,9 +236,11 @@ class Release(object):
         self.created.extend(fresh)
 
     def confirm(self):
-        """After the last new immutable tag: every one this run wrote still points where it wrote it."""
-        if self.created:
+        """After the last new immutable tag: every one this run wrote still points where it wrote it (unless none
+        was written since the claim was read back)."""
+        if len(self.created) > self._confirmed:
             self._check(self.created, 'at the same time, over tags this run had written; this run stops here')
+            self._confirmed = len(self.created)
 
 
 def _reporting_written(written):
