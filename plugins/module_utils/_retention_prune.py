@@ -51,6 +51,9 @@ UNTAG = 'untag'
 STAY = 'stay'
 CREATED_LABEL = 'org.opencontainers.image.created'
 TAGGED, CHILD, REFERRER = 'tagged', 'child', 'referrer'
+# What a manifest that cannot be read as an image raises (schema 1, malformed, missing): it has no known age, and no
+# subject.
+UNREADABLE = (UnsupportedError, InvalidInputError, NotFoundError)
 GONE = ('deleted', 'untagged', 'gone before the delete')  # outcomes after which a tag or manifest is not there
 
 
@@ -167,7 +170,7 @@ def _created(client, repository, digest, manifest=None):
     """
     try:
         return _read_created(client, repository, digest, manifest)
-    except (UnsupportedError, InvalidInputError, NotFoundError):
+    except UNREADABLE:
         return None
 
 
@@ -348,7 +351,7 @@ def _subject(client, repository, digest, manifest=None):
     try:
         manifest = manifest or client.get_manifest(repository, digest)
         doc = load_json(manifest.content, 'the manifest %s/%s@%s' % (client.address.name, repository, digest))
-    except (UnsupportedError, InvalidInputError, NotFoundError):
+    except UNREADABLE:
         return None
     subject = doc.get('subject') if manifest.media_type not in INDEX_MEDIA_TYPES else None
     return subject.get('digest') if isinstance(subject, dict) and isinstance(subject.get('digest'), str) else None

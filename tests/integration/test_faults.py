@@ -30,11 +30,10 @@ def proxy(registry, workdir):
 
 
 @pytest.fixture
-def via(proxy, registry):
+def via(proxy):
     """Connection options through the proxy (its own CA), with a short timeout."""
     proxy.clear()
-    yield {'registry': proxy.host, 'ca_path': proxy.ca_path, 'username': registry.username,
-           'password': registry.password, 'timeout': TIMEOUT}
+    yield proxy.connection(timeout=TIMEOUT)
     proxy.clear()
 
 
@@ -336,8 +335,7 @@ def restart_when(registry, proxy, ready, run):
 
 def test_registry_restart_in_the_middle_of_a_large_push(ansible, restarting, tmp_path, repo):
     registry, front = restarting
-    conn = {'registry': front.host, 'ca_path': front.ca_path, 'username': registry.username,
-            'password': registry.password, 'timeout': TIMEOUT}
+    conn = front.connection(timeout=TIMEOUT)
     Seeder(registry, repo).image('v0.9.0', created=days_ago(10))
     kept = tag_digests(registry, repo)
     source = str(tmp_path / 'big')
@@ -361,8 +359,7 @@ def test_registry_restart_in_the_middle_of_a_large_push(ansible, restarting, tmp
 
 def test_registry_restart_in_the_middle_of_a_prune(ansible, restarting, repo):
     registry, front = restarting
-    conn = {'registry': front.host, 'ca_path': front.ca_path, 'username': registry.username,
-            'password': registry.password, 'timeout': TIMEOUT}
+    conn = front.connection(timeout=TIMEOUT)
     s = Seeder(registry, repo)
     for n in range(60):
         s.image('1.0.0-dev-%02d' % n, created=days_ago(40 + n))
@@ -459,7 +456,7 @@ def test_a_release_write_held_up_longer_than_the_claim_waits(ansible, via, proxy
     slow = FaultProxy(registry, os.path.join(workdir, 'slow-proxy'), client_timeout=TIMEOUT).start()
     try:
         slow.inject(Fault('delay', ['PUT'], '/manifests/v3.0.0$', times=1, stall=2.0))
-        late = dict(via, registry=slow.host, ca_path=slow.ca_path)
+        late = slow.connection(timeout=TIMEOUT)
         results, builds = two_releases(ansible, [via, late], repo, tmp_path, 'v3.0.0')
     finally:
         slow.stop()

@@ -95,6 +95,11 @@ class FaultProxy(object):
     def stop(self):
         self.server.stop()
 
+    def connection(self, **options):
+        """A module's connection options through the proxy (its CA), with the registry's credentials."""
+        return dict({'registry': self.host, 'ca_path': self.ca_path, 'username': self.upstream.username,
+                     'password': self.upstream.password}, **options)
+
     def inject(self, *faults):
         """Replace the faults in force; returns them, to read ``seen`` afterwards."""
         with self._lock:
