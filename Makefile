@@ -5,7 +5,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test unit integration quality sanity lint build clean bench bench-retention
+.PHONY: setup demo test unit integration quality sanity lint build clean bench bench-retention docs
 
 setup:
 	scripts/setup.sh
@@ -33,6 +33,9 @@ lint:
 
 build:
 	ansible-galaxy collection build --force
+
+docs:
+	python scripts/role_docs.py
 
 clean:
 	rm -rf .cache .pytest_cache .hypothesis regops-registry-*.tar.gz

@@ -27,11 +27,15 @@ options:
     type: str
   source_validate_certs:
     description:
-      - Whether to check the TLS certificate of the registry copied from.
+      - Whether to check the TLS certificate of the registry copied from. Turn off for tests only; prefer
+        O(source_ca_path) for a private CA.
+      - When false, O(source_ca_path) is not used.
+      - If not set, the value of the E(REGOPS_SOURCE_REGISTRY_VALIDATE_CERTS) environment variable is used.
     type: bool
     default: true
   source_ca_path:
     description:
       - CA certificate (PEM) that signed the certificate of the registry copied from.
+      - If not set, the value of the E(REGOPS_SOURCE_REGISTRY_CA_PATH) environment variable is used.
     type: path
 '''

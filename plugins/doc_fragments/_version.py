@@ -18,8 +18,8 @@ options:
       - Semver mode. A release version such as C(v3.0.0), C(3.0.0) or C(v3.1.0-rc.1); the C(v) prefix style is kept in every tag.
       - Gives the release tag C(<version><suffix>) and, for a stable release, the aliases chosen in O(aliases),
         that is C(vX.Y<suffix>) (minor), C(vX<suffix>) (major) and C(latest<suffix>). The suffix (for example
-        C(-amd64)) is the C(suffix) option of M(regops.registry.tag_set), or C(manifests[].suffix) of an image in
-        M(regops.registry.manifest_push), whose index gets the tags without one.
+        C(-amd64)) is the C(suffix) option of M(regops.registry.tag_set) and M(regops.registry.image_copy), or
+        C(manifests[].suffix) of an image in M(regops.registry.manifest_push), whose index gets the tags without one.
       - An alias points at the highest stable release of its series among the repository's tags with the same
         suffix. The minor and major aliases carry the prefix style (C(v3) and C(3) are different tags), so their
         series are releases written in the same style; C(latest) counts releases of either style.

@@ -157,10 +157,12 @@ def credentials_from_docker_config(address, path=None, required=False):
     return None
 
 
-def resolve_credentials(address, username=None, password=None, docker_config=None):
-    """Credentials for ``address``: explicit options first, then the Docker config."""
+def resolve_credentials(address, username=None, password=None, docker_config=None, prefix=''):
+    """Credentials for ``address``: explicit options first (``<prefix>username``, ``<prefix>password``, set in the
+    task or by their environment variables), then the Docker config."""
     if username or password:
         if not (username and password):
-            raise InvalidInputError('username and password must be given together', registry=address.name)
-        return Credentials(username, password, 'module options')
+            raise InvalidInputError('%susername and %spassword must be given together' % (prefix, prefix), registry=address.name)
+        return Credentials(username, password, 'the %susername and %spassword options or their environment variables'
+                           % (prefix, prefix))
     return credentials_from_docker_config(address, docker_config, required=bool(docker_config))

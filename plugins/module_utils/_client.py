@@ -80,6 +80,8 @@ USER_AGENT = 'regops.registry'
 # The digest of no manifest (sha256 of "regops.registry deletes probe"), for asking whether deletes are enabled.
 PROBE_DIGEST = 'sha256:' + hashlib.sha256(b'regops.registry deletes probe').hexdigest()
 MAX_PARALLEL = 32
+# The page size asked for when a registry refuses a larger one (distribution's default catalog.maxentries is 100).
+SMALL_PAGE = 100
 TOKEN_EXPIRY_MARGIN = 10.0
 
 
@@ -238,6 +240,8 @@ class RegistryClient(object):
         self._ca_path = ca_path
         # Clients of other registries (the sources of a promotion), made by peer_factory(address) on first use.
         self.peer_factory = None
+        # The prefix of the options this client was built from, for hints: '' (the target), 'source_' (copied from).
+        self.option_prefix = ''
         self._peers = {}
         # What the registry asked for: None until the first 401, then 'basic' or 'bearer'.
         self._auth_scheme = None
@@ -362,15 +366,20 @@ class RegistryClient(object):
     def _auth_failure(self, repository, reference, token_service=False):
         where = 'the token service' if token_service else 'the registry'
         if self.credentials:
+            if self.credentials.source.endswith('environment variables'):
+                hint = 'Check %susername and %spassword (or the credential that sets them)' % (self.option_prefix, self.option_prefix)
+            else:
+                hint = 'Run "docker login %s" again, or give %susername and %spassword' % (
+                    self.address.name, self.option_prefix, self.option_prefix)
             return AuthenticationError(
                 '%s rejected the credentials of user %r (from %s)' % (where, self.credentials.username, self.credentials.source),
-                registry=self.address.name, repository=repository, reference=reference, status=401,
-                hint='Check username and password, or run "docker login %s" again' % self.address.name)
+                registry=self.address.name, repository=repository, reference=reference, status=401, hint=hint)
+        variables = 'REGOPS_SOURCE_REGISTRY' if self.option_prefix else 'REGOPS_REGISTRY'
         return AuthenticationError(
             'the registry requires authentication and no credentials were found',
             registry=self.address.name, repository=repository, reference=reference, status=401,
-            hint='Give username and password (or REGOPS_REGISTRY_USERNAME and REGOPS_REGISTRY_PASSWORD), '
-                 'or run "docker login %s" on the host that runs the module' % self.address.name)
+            hint='Give %susername and %spassword (or %s_USERNAME and %s_PASSWORD), or run "docker login %s" on the host '
+                 'that runs the module' % (self.option_prefix, self.option_prefix, variables, variables, self.address.name))
 
     # ------------------------------------------------------------- transport
 
@@ -427,10 +436,10 @@ class RegistryClient(object):
         elif 'WRONG_VERSION_NUMBER' in str(exc) or 'wrong version number' in str(exc):
             hint = 'The registry seems to speak plain HTTP: if that is intended, write "http://%s" in the registry option' % self.address.name
         elif self._ca_path:
-            hint = 'The certificate is not signed by the CA in ca_path %s' % self._ca_path
+            hint = 'The certificate is not signed by the CA in %sca_path %s' % (self.option_prefix, self._ca_path)
         else:
-            hint = ('If the registry uses a private CA, give its certificate in ca_path '
-                    '(validate_certs: false turns verification off, for tests only)')
+            hint = ('If the registry uses a private CA, give its certificate in %sca_path '
+                    '(%svalidate_certs: false turns verification off, for tests only)' % (self.option_prefix, self.option_prefix))
         return TLSError('TLS connection failed: %s' % reason, registry=self.address.name, repository=repository,
                         reference=reference, hint=hint)
 
@@ -804,7 +813,15 @@ class RegistryClient(object):
         seen = set()
         path = '%s?n=%d' % (base_path, page_size)
         while path:
-            response = self.request('GET', path, repository, ('pull',) if repository else ('*',))
+            try:
+                response = self.request('GET', path, repository, ('pull',) if repository else ('*',))
+            except RegistryProtocolError as exc:
+                # A page size above the registry's limit (catalog.maxentries) is refused: ask for its default instead.
+                if 'PAGINATION_NUMBER_INVALID' not in exc.codes or entries or page_size <= SMALL_PAGE:
+                    raise
+                page_size = SMALL_PAGE
+                path = '%s?n=%d' % (base_path, page_size)
+                continue
             try:
                 body = response.json()
                 page = body.get(key) or []

@@ -25,14 +25,20 @@ import os
 import shutil
 import tempfile
 
+from ansible_collections.regops.registry.plugins.module_utils._blobs import (
+    Stats,
+    bring_blobs,
+    count_planned_copies,
+    image_descriptors,
+    writing,
+)
 from ansible_collections.regops.registry.plugins.module_utils._errors import (
     InvalidInputError,
     NotFoundError,
     RepositoryNotFoundError,
     UnsupportedError,
-    reporting_partial_writes,
 )
-from ansible_collections.regops.registry.plugins.module_utils._image_source import descriptor, load_json, load_source
+from ansible_collections.regops.registry.plugins.module_utils._image_source import load_source
 from ansible_collections.regops.registry.plugins.module_utils._index import INDEX_FOR, build_index, platform_of, validate_platform
 from ansible_collections.regops.registry.plugins.module_utils._parallel import map_parallel, run_parallel, validate_parallel
 from ansible_collections.regops.registry.plugins.module_utils._reference import (
@@ -58,24 +64,6 @@ from ansible_collections.regops.registry.plugins.module_utils._tags import (
     tags_changed,
     wanted_tags,
 )
-
-
-class Stats(object):
-    """What a push did (or would do, in check mode) with blobs and manifests."""
-
-    def __init__(self):
-        self.present = 0
-        self.uploaded = 0
-        self.mounted = 0
-        self.bytes_sent = 0
-        self.manifests_written = 0
-
-    def as_dict(self):
-        return {'present': self.present, 'uploaded': self.uploaded, 'mounted': self.mounted, 'bytes_sent': self.bytes_sent}
-
-    @property
-    def wrote(self):
-        return bool(self.uploaded or self.mounted or self.manifests_written)
 
 
 class _TagPlanner(object):
@@ -177,17 +165,10 @@ def run_manifest_push(client, params, check_mode=False, diff=False):
     result['changed'] = changed
     result['blobs'] = stats.as_dict()
     result['manifests_written'] = stats.manifests_written
-    result['msg'] = '%s/%s: %s%s %s; blobs %d present, %d uploaded (%d bytes), %d mounted; %d manifests written; tags %s' % (
+    result['msg'] = '%s/%s: %s %s %s; %s; tags %s' % (
         client.address.name, repository, 'would push' if check_mode else 'pushed', 'image' if top.media_type in INDEX_FOR else 'index',
-        top.digest, stats.present, stats.uploaded, stats.bytes_sent, stats.mounted, stats.manifests_written, tag_summary(every_change))
+        top.digest, stats.summary(), tag_summary(every_change))
     return result
-
-
-def _writing(stats, action):
-    """Run the writes; a failure after some of them says so and reports ``changed: true``."""
-    with reporting_partial_writes(lambda: stats.wrote and 'already written: %d blobs uploaded, %d mounted, %d manifests' % (
-            stats.uploaded, stats.mounted, stats.manifests_written)):
-        action()
 
 
 # ------------------------------------------------------------- src: from disk
@@ -258,7 +239,7 @@ def _push_source(client, repository, planner, src, src_ref, mount_from, parallel
         if tags_changed(changes):
             stats.manifests_written += 1
 
-    _writing(stats, write)
+    writing(stats, write)
     return source.top, changes
 
 
@@ -303,7 +284,7 @@ def _load_child(client, repository, spec, where, workdir):
         if len(source.manifests) > 1:
             raise UnsupportedError('%s%s holds an index (%s), not one image: give src_ref, the digest of one platform'
                                    % (where, spec['src'], manifest.digest), registry=client.address.name, repository=repository)
-        descriptors = _image_descriptors(manifest, '%s%s' % (where, source.description))
+        descriptors = image_descriptors(manifest, '%s%s' % (where, source.description))
         if platform is None:
             with source.blobs[descriptors[0]['digest']].open() as f:
                 platform = platform_of(f.read(), where)
@@ -322,7 +303,7 @@ def _load_child(client, repository, spec, where, workdir):
         raise UnsupportedError('%sis an index (%s), not an image manifest: list the images of each platform instead'
                                % (where, manifest.media_type), registry=holder.address.name, repository=child_repo,
                                reference=reference)
-    descriptors = _image_descriptors(manifest, 'the manifest %s/%s@%s (%s)' % (holder.address.name, child_repo, manifest.digest, reference))
+    descriptors = image_descriptors(manifest, 'the manifest %s/%s@%s (%s)' % (holder.address.name, child_repo, manifest.digest, reference))
     if platform is None:
         try:
             config = holder.get_blob(child_repo, descriptors[0]['digest'])
@@ -373,33 +354,13 @@ def _push_index(client, repository, planner, specs, mount_from, parallel, stats,
 
     if check_mode:
         _count_planned_uploads(client, uploads, mount_from, stats)
-        for desc, holder, _from_repository in copies:
-            if holder is client:
-                stats.mounted += 1  # or copied, if the registry declines the mount
-            else:
-                stats.uploaded += 1
-                stats.bytes_sent += desc['size']
+        count_planned_copies(client, copies, stats)
         stats.manifests_written = len(rewritten) + (1 if tags_changed(changes) else 0)
         return index, changes, children
 
-    def bring(copy):
-        """A blob of an image from another repository (mounted, or copied if declined) or registry (copied)."""
-        desc, holder, from_repository = copy
-        if holder is client and client.mount_blob(repository, desc['digest'], from_repository):
-            return True
-        _copy_blob(holder, from_repository, client, repository, desc['digest'])
-        return False
-
-    def count(copy, mounted):
-        if mounted:
-            stats.mounted += 1
-        else:
-            stats.uploaded += 1
-            stats.bytes_sent += copy[0]['size']
-
     def write():
         _push_blobs_in_parallel(uploads, _blob_pusher(client, repository, mount_from, 'manifests'), parallel, stats)
-        run_parallel(copies, bring, parallel, done=count)
+        bring_blobs(client, repository, copies, parallel, stats)
         # The images the repository lacks go up by digest: an index can only name manifests the repository has.
         run_parallel(missing_children, lambda child: client.put_manifest(repository, child.manifest.digest, child.manifest),
                      parallel)
@@ -430,28 +391,5 @@ def _push_index(client, repository, planner, specs, mount_from, parallel, stats,
         if tags_changed(changes) and not tags_changed(fixed_changes(changes)):
             stats.manifests_written += 1
 
-    _writing(stats, write)
+    writing(stats, write)
     return index, changes, children
-
-
-def _image_descriptors(manifest, what):
-    """The config and layer descriptors of an image manifest, checked; typed errors for malformed documents."""
-    doc = load_json(manifest.content, what)
-    if not isinstance(doc.get('config'), dict) or not isinstance(doc.get('layers') or [], list):
-        raise InvalidInputError('%s has no valid config or layers' % what)
-    descriptors = [doc['config']] + list(doc.get('layers') or [])
-    for desc in descriptors:
-        descriptor(desc, what)
-    return descriptors
-
-
-def _copy_blob(source, from_repository, client, repository, digest):
-    """A blob the registry would not mount, or one from another registry (``source``), streamed through a temporary
-    file, so memory does not grow with its size."""
-    handle, path = tempfile.mkstemp(prefix='regops-blob-')
-    os.close(handle)
-    try:
-        size = source.download_blob(from_repository, digest, path)
-        client.upload_blob(repository, digest, size, lambda: open(path, 'rb'))
-    finally:
-        os.unlink(path)

@@ -38,8 +38,8 @@ CONNECTION_OPTIONS = dict(
 SOURCE_OPTIONS = dict(
     source_username=dict(type='str', fallback=(env_fallback, ['REGOPS_SOURCE_REGISTRY_USERNAME'])),
     source_password=dict(type='str', no_log=True, fallback=(env_fallback, ['REGOPS_SOURCE_REGISTRY_PASSWORD'])),
-    source_validate_certs=dict(type='bool', default=True),
-    source_ca_path=dict(type='path'),
+    source_validate_certs=dict(type='bool', default=True, fallback=(env_fallback, ['REGOPS_SOURCE_REGISTRY_VALIDATE_CERTS'])),
+    source_ca_path=dict(type='path', fallback=(env_fallback, ['REGOPS_SOURCE_REGISTRY_CA_PATH'])),
 )
 
 
@@ -61,24 +61,26 @@ def registry_client(params):
     address = parse_registry(params['registry'])
     if params['timeout'] <= 0:
         raise InvalidInputError('timeout must be a positive number of seconds, got %s' % params['timeout'], registry=address.name)
-    client = _client(address, params, params['username'], params['password'], params['ca_path'], params['validate_certs'],
-                     'ca_path')
+    client = _client(address, params, '')
     if 'source_username' in params:
-        client.peer_factory = lambda other: _client(other, params, params['source_username'], params['source_password'],
-                                                    params['source_ca_path'], params['source_validate_certs'],
-                                                    'source_ca_path')
+        client.peer_factory = lambda other: _client(other, params, 'source_')
     return client
 
 
-def _client(address, params, username, password, ca_path, validate_certs, ca_option):
-    """A client of ``address``: the target (CONNECTION_OPTIONS), or a registry copied from (SOURCE_OPTIONS).
+def _client(address, params, prefix):
+    """A client of ``address``, from the options named ``<prefix>username`` and so on: the target's
+    (CONNECTION_OPTIONS, prefix ''), or those of a registry copied from (SOURCE_OPTIONS, prefix 'source_').
     Credentials not given come from the Docker config file."""
+    ca_path, validate_certs = params[prefix + 'ca_path'], params[prefix + 'validate_certs']
     if ca_path and validate_certs and not os.path.isfile(ca_path):
-        raise InvalidInputError('%s %s is not a file; give the CA certificate (PEM) that signed the certificate of %s'
-                                % (ca_option, ca_path, address.name), registry=address.name)
-    credentials = resolve_credentials(address, username, password, params['docker_config'])
-    return RegistryClient(address, credentials=credentials, validate_certs=validate_certs, ca_path=ca_path,
-                          timeout=params['timeout'])
+        raise InvalidInputError('%sca_path %s is not a file; give the CA certificate (PEM) that signed the certificate of %s'
+                                % (prefix, ca_path, address.name), registry=address.name)
+    credentials = resolve_credentials(address, params[prefix + 'username'], params[prefix + 'password'], params['docker_config'],
+                                      prefix)
+    client = RegistryClient(address, credentials=credentials, validate_certs=validate_certs, ca_path=ca_path,
+                            timeout=params['timeout'])
+    client.option_prefix = prefix
+    return client
 
 
 def scrub(text, secrets):

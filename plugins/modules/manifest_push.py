@@ -155,13 +155,13 @@ EXAMPLES = r'''
     tags:
       - v3.0.0
 
-- name: Release v3.0.0 for two architectures from docker save archives, in one task
-  # v3.0.0-amd64, v3.0.0-arm64 and the index v3.0.0 are written first (and refused, with nothing written, if one
+- name: Release v3.1.0 for two architectures from docker save archives, in one task
+  # v3.1.0-amd64, v3.1.0-arm64 and the index v3.1.0 are written first (and refused, with nothing written, if one
   # exists with other content); then the aliases that move forward: vX.Y-<arch>, vX-<arch>, latest-<arch>, vX.Y, vX, latest.
   regops.registry.manifest_push:
     registry: registry.example.com:5000
     repository: battlescope/ingestion-service
-    version: v3.0.0
+    version: v3.1.0
     manifests:
       - src: /build/ingestion-service-amd64.tar
         suffix: -amd64

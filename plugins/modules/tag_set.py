@@ -87,12 +87,12 @@ EXAMPLES = r'''
   loop_control:
     label: "{{ item.tag }}"
 
-- name: Point extra tags at a digest, trusting a private CA
+- name: Point extra tags at the image just released, by its digest, trusting a private CA
   regops.registry.tag_set:
     registry: registry.example.com:5000
     ca_path: /etc/regops/ca.crt
     repository: battlescope/ingestion-service
-    source: sha256:4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945
+    source: "{{ release.digest }}"
     tags:
       - stable
       - prod-2026-11

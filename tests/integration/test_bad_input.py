@@ -1,4 +1,4 @@
-"""A corpus of bad input for every module, the release role and the prune playbook (issue 9): 87 cases here.
+"""A corpus of bad input for every module, the release role and the prune playbook (issues 9 and 10): 99 cases here.
 
 Each must fail with a clear error that names what was wrong (the value or option, and the registry and
 repository where there is one), with a sensible error class (``result['error']``), no traceback, no password in
@@ -8,30 +8,33 @@ at all for input refused up front), and every tag of the seeded repositories sti
 ====================================================================  =====
 Category                                                              Cases
 ====================================================================  =====
-Malformed references, tags and repository names, overlong ones          10
+Malformed references, tags and repository names, overlong ones          12
 Invalid semantic versions (manifest_push, the release role)              3
 Other malformed options (immutable pattern, platform keys, one tag
-for two images)                                                          3
+for two images, a suffix without a version, a page size, a reference
+without its repository)                                                  6
 Retention policies: the module's rules (unknown keys, conflicting or
 invalid settings, bad patterns) and policy files for the prune
 playbook (a misspelt key, an unknown rule key, not a mapping, not YAML)  17
 A registry address with a path or a bad scheme                           6
-Wrong credentials                                                        3
-Expired certificates, certificates from another CA                       7
-Unknown repositories                                                     3
+Wrong credentials                                                        4
+Expired certificates, certificates from another CA                       8
+Unknown repositories                                                     4
 A registry with deletes disabled (two repositories)                      1
 A server that is not a registry (404 to everything, or a catch-all
-HTML page)                                                               6
+HTML page)                                                               8
 Malformed OCI layouts (src, manifests[].src, the release role)          14
 Malformed docker save archives (src, the release role)                   9
 Malformed content in the registry (an index naming a deleted index, an
-image whose config blob is gone, a signature listed as an image)         4
+image whose config blob is gone, a signature listed as an image, an
+index copied whose image is gone)                                        5
 Release sources built for the other architecture                         1
+A copy that would move a release tag                                     1
 ====================================================================  =====
 
-By module: manifest_push 45, retention_prune 24, tag_set 6, the release role 8, the prune playbook 4. The 75
-module cases run as the tasks of one playbook (one ansible-playbook start for them all): the 59 refused before any
-request together, then the 16 that reach a server one by one, each step marked in the servers' access logs. The
+By module: manifest_push 45, retention_prune 24, image_copy 8, tag_set 6, image_info 4, the release role 8, the prune
+playbook 4. The 87 module cases run as the tasks of one playbook (one ansible-playbook start for them all): the 65
+refused before any request together, then the 22 that reach a server one by one, each step marked in the servers' access logs. The
 release cases run as the blocks of another. test_tag_set_errors.py has tag_set's own corpus, not repeated here.
 """
 
@@ -54,6 +57,8 @@ from tests.support.seed import Seeder, days_ago
 TAG_SET = 'regops.registry.tag_set'
 PUSH = 'regops.registry.manifest_push'
 PRUNE = 'regops.registry.retention_prune'
+COPY = 'regops.registry.image_copy'
+INFO = 'regops.registry.image_info'
 OCI_INDEX = 'application/vnd.oci.image.index.v1+json'
 OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json'
 WRITES = ('PUT', 'POST', 'PATCH', 'DELETE')
@@ -464,6 +469,33 @@ CASES = [
     case('push-not-a-registry-catch-all', PUSH, lambda c: c.web('catchall', repository=c.repo, tags=['x'], src=c.layout('index')),
          'RegistryProtocolError', lambda c: [c.server('catchall').host, 'with a web page (HTTP 200, text/html)',
                                              'a container registry'], target='catchall'),
+
+    # --- image_copy and image_info
+    case('copy-target-upper-case', COPY, lambda c: dict(c.conn, source=c.repo + ':src', repository='Bad/Target'),
+         'InvalidInputError', lambda c: ['Bad/Target', 'lower case'], reaches=False),
+    case('copy-source-without-tag', COPY, lambda c: dict(c.conn, source='team/app', repository=c.repo),
+         'InvalidInputError', lambda c: ["'team/app' has no tag or digest"], reaches=False),
+    case('copy-suffix-without-version', COPY, lambda c: dict(c.conn, source=c.repo + ':src', repository='bad/copy', suffix='-amd64'),
+         'InvalidInputError', lambda c: ['suffix is used with version only', _where(c, 'bad/copy')], reaches=False),
+    case('copy-source-unknown-repository', COPY, lambda c: dict(c.conn, source=c.missing + ':v1', repository='bad/copy'),
+         'RepositoryNotFoundError', lambda c: ['%s/%s:v1: the source %s:v1: repository not found' % (c.host, c.missing, c.missing)]),
+    case('copy-source-index-child-gone', COPY, lambda c: dict(c.conn, source=c.broken + ':keep-me', repository='bad/copy'),
+         'ManifestNotFoundError', lambda c: ['the index keep-me lists %s, which the source repository does not have' % c.lost_child,
+                                             _where(c, c.broken), 'push it again']),
+    case('copy-would-move-a-release-tag', COPY, lambda c: dict(c.conn, source=c.repo + ':old-dev-1', repository=c.repo, tags=['v1.0.0']),
+         'ImmutableTagError', lambda c: ['refusing to move immutable tag (v1.0.0 is %s' % c.src, _where(c), 'nothing was written']),
+    case('copy-expired-certificate', COPY, lambda c: c.expired(source='bad/one:v1', repository='bad/two'),
+         'TLSError', lambda c: [c.server('expired').host, 'certificate has expired'], target='expired', reaches=False),
+    case('copy-not-a-registry-catch-all', COPY, lambda c: c.web('catchall', source='bad/one:v1', repository='bad/two'),
+         'RegistryProtocolError', lambda c: [c.server('catchall').host, 'with a web page', 'a container registry'], target='catchall'),
+    case('info-reference-without-repository', INFO, lambda c: dict(c.conn, reference='v1.0.0'),
+         'InvalidInputError', lambda c: ['reference v1.0.0 needs the repository it is in', c.host], reaches=False),
+    case('info-page-size-too-large', INFO, lambda c: dict(c.conn, repository=c.repo, page_size=20000),
+         'InvalidInputError', lambda c: ['page_size must be between 1 and 10000, got 20000', c.host], reaches=False),
+    case('info-wrong-password', INFO, lambda c: dict(c.conn, password=WRONG_PASSWORD, repository=c.repo, reference='src'),
+         'AuthenticationError', lambda c: ["rejected the credentials of user 'regops'", c.host]),
+    case('info-not-a-registry-404', INFO, lambda c: c.web('notfound', repository='bad/one', reference='v1'),
+         'NotFoundError', lambda c: [c.server('notfound').host, 'without a registry error', 'container registry'], target='notfound'),
 
     # --- tag_set: what test_tag_set_errors.py does not cover
     case('tag-set-not-a-registry-404', TAG_SET, lambda c: c.web('notfound', repository=c.repo, source='src', tags=['x']),

@@ -194,6 +194,41 @@ def test_manifest_push_index_under_fault(ansible, via, proxy, registry, images, 
     assert sorted(m['digest'] for m in result['children']) == sorted([amd, arm])
 
 
+# image_copy between the registry reached directly and through the proxy, which makes them two registries to the
+# module: "from" faults the source's reads (blobs streamed through the host), "to" the target's writes and reads.
+COPY_CASES = [
+    ('from-blob-truncated', 'from', Fault('truncate', times=2), ['GET'], '/blobs/'),
+    ('from-blob-stall', 'from', Fault('stall', times=1), ['GET'], '/blobs/'),
+    ('from-child-503', 'from', Fault('status', status=503, times=3), ['GET'], '/manifests/sha256:'),
+    ('to-blob-put-reset-after-work', 'to', Fault('reset_after', times=1), ['PUT'], '/blobs/uploads/'),
+    ('to-child-put-502', 'to', Fault('status', status=502, times=2), ['PUT'], '/manifests/sha256:'),
+    ('to-head-reset', 'to', Fault('reset', times=2), ['HEAD'], '/manifests/'),
+]
+
+
+@pytest.mark.parametrize('name,direction,fault,methods,path', COPY_CASES, ids=[c[0] for c in COPY_CASES])
+def test_image_copy_between_registries_under_fault(ansible, via, proxy, registry, images, repo, name, direction, fault,
+                                                   methods, path):
+    source_repo = repo + '-staging'
+    digest = images.push(source_repo, 'v2.0.0', platforms=['amd64', 'arm64'])
+    images.push(repo, 'v1.0.0')
+    kept = tag_digests(registry, repo)
+    direct = {'registry': registry.host, 'ca_path': registry.ca_path, 'username': registry.username,
+              'password': registry.password}
+    if direction == 'from':
+        target, source_host, source_ca = direct, proxy.host, proxy.ca_path
+    else:
+        target, source_host, source_ca = via, registry.host, registry.ca_path
+    args = dict(target, source='%s/%s:v2.0.0' % (source_host, source_repo), repository=repo, version='v2.0.0',
+                source_username=registry.username, source_password=registry.password, source_ca_path=source_ca)
+    result, _rerun = under_fault(ansible, proxy, registry, 'regops.registry.image_copy', args, [fresh(fault, methods, path)])
+    assert result['digest'] == digest and result['blobs']['uploaded'] == 6, result
+    after = tag_digests(registry, repo)
+    assert_kept(kept, after)
+    assert after['v2.0.0'] == after['latest'] == digest
+    assert raw_manifest(registry, repo, digest).content == raw_manifest(registry, source_repo, digest).content
+
+
 def test_manifest_push_persistent_failure_is_clear_and_rerun_converges(ansible, via, proxy, registry, images, repo,
                                                                        tmp_path):
     images.push(repo, 'v0.9.0')

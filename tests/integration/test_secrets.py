@@ -28,6 +28,8 @@ from tests.support.seed import Seeder, days_ago
 
 TAG_SET = 'regops.registry.tag_set'
 PUSH = 'regops.registry.manifest_push'
+COPY = 'regops.registry.image_copy'
+INFO = 'regops.registry.image_info'
 PRUNE = 'regops.registry.retention_prune'
 RELEASE = 'regops.registry.release'
 ARCHES = ('amd64', 'arm64')
@@ -192,6 +194,29 @@ def test_manifest_push_index_on_a_token_registry(ansible, hidden, token_registry
         task(PUSH, dict(conn(token_registry), **args), succeeded(True)),
         task(PUSH, dict(conn(token_registry, wrong(token_registry.password)), **args), failed_with('AuthenticationError')),
     ], 'manifest_push index, bearer')
+
+
+@pytest.mark.parametrize('direction', ['token_from_basic', 'basic_from_token'])
+def test_image_copy_and_image_info_between_registries(
+        ansible, hidden, registry, token_registry, images, token_images, repo, direction):
+    """An index promoted from another registry with image_copy, and inspected on both with image_info."""
+    target, source, source_images = ((token_registry, registry, images) if direction == 'token_from_basic'
+                                     else (registry, token_registry, token_images))
+    source_images.push(repo + '-staging', 'v1.0.0', platforms=list(ARCHES), layers=1)
+    copy = dict(source='%s/%s-staging:v1.0.0' % (source.host, repo), repository=repo, version='v1.0.0')
+    tasks = [
+        task(COPY, dict(conn(target), **dict(source_conn(source), **copy)), succeeded(True), check=True),
+        task(COPY, dict(conn(target), **dict(source_conn(source), **copy)), succeeded(True)),
+        task(COPY, dict(conn(target), **dict(source_conn(source), **copy)), succeeded(False)),
+        task(COPY, dict(conn(target, wrong(target.password)), **dict(source_conn(source), **copy)),
+             failed_with('AuthenticationError')),
+        task(COPY, dict(conn(target), **dict(source_conn(source, wrong(source.password)), **copy)),
+             failed_with('AuthenticationError')),
+        task(INFO, dict(conn(target), repository=repo, reference='v1.0.0'), succeeded(False)),
+        task(INFO, dict(conn(source), repository=repo + '-staging', resolve_tags=True), succeeded(False)),
+        task(INFO, dict(conn(target, wrong(target.password)), repository=repo), failed_with('AuthenticationError')),
+    ]
+    run_vvv(ansible, hidden, tasks, 'image_copy + image_info %s' % direction)
 
 
 def seed_for_prune(registry, repo):
