@@ -80,8 +80,6 @@ USER_AGENT = 'regops.registry'
 # The digest of no manifest (sha256 of "regops.registry deletes probe"), for asking whether deletes are enabled.
 PROBE_DIGEST = 'sha256:' + hashlib.sha256(b'regops.registry deletes probe').hexdigest()
 MAX_PARALLEL = 32
-# The page size asked for when a registry refuses a larger one (distribution's default catalog.maxentries is 100).
-SMALL_PAGE = 100
 TOKEN_EXPIRY_MARGIN = 10.0
 
 
@@ -811,16 +809,22 @@ class RegistryClient(object):
         """
         entries = []
         seen = set()
-        path = '%s?n=%d' % (base_path, page_size)
+
+        def page_path(last=None):
+            query = ([] if page_size is None else ['n=%d' % page_size]) + ([] if last is None else ['last=' + quote(last, safe='')])
+            return base_path + ('?' + '&'.join(query) if query else '')
+
+        path = page_path()
         while path:
             try:
                 response = self.request('GET', path, repository, ('pull',) if repository else ('*',))
             except RegistryProtocolError as exc:
-                # A page size above the registry's limit (catalog.maxentries) is refused: ask for its default instead.
-                if 'PAGINATION_NUMBER_INVALID' not in exc.codes or entries or page_size <= SMALL_PAGE:
+                # A page size above the registry's limit (distribution's catalog.maxentries, 1000 by default) is
+                # refused: ask again without one, for the registry's own page size, and follow its pages.
+                if 'PAGINATION_NUMBER_INVALID' not in exc.codes or entries or page_size is None:
                     raise
-                page_size = SMALL_PAGE
-                path = '%s?n=%d' % (base_path, page_size)
+                page_size = None
+                path = page_path()
                 continue
             try:
                 body = response.json()
@@ -839,7 +843,7 @@ class RegistryClient(object):
             elif following:
                 path = following
             else:
-                path = '%s?n=%d&last=%s' % (base_path, page_size, quote(page[-1], safe=''))
+                path = page_path(page[-1])
         return entries
 
     def _next_page(self, response, repository):
@@ -929,6 +933,10 @@ class RegistryClient(object):
             referrers.extend(manifests)
             path = self._next_page(response, repository)
         return referrers
+
+    def client_for(self, address):
+        """This client for its own registry, else the one of ``address`` (``peer``)."""
+        return self if address is self.address else self.peer(address)
 
     def peer(self, address):
         """The client of another registry (``address``), to copy from; one per registry, made by ``peer_factory``."""

@@ -25,13 +25,14 @@ from ansible_collections.regops.registry.plugins.module_utils._blobs import (
     writing,
 )
 from ansible_collections.regops.registry.plugins.module_utils._client import INDEX_MEDIA_TYPES
-from ansible_collections.regops.registry.plugins.module_utils._errors import InvalidInputError, NotFoundError, RepositoryNotFoundError
+from ansible_collections.regops.registry.plugins.module_utils._errors import InvalidInputError, NotFoundError
 from ansible_collections.regops.registry.plugins.module_utils._index import index_children
 from ansible_collections.regops.registry.plugins.module_utils._parallel import map_parallel, run_parallel, validate_parallel
 from ansible_collections.regops.registry.plugins.module_utils._reference import is_digest, parse_any_reference, validate_repository, validate_tag
 from ansible_collections.regops.registry.plugins.module_utils._tags import (
     apply_tag_changes,
     compile_immutable,
+    existing_tags,
     head_references,
     parse_release,
     plan_tag_changes,
@@ -54,7 +55,7 @@ class CopyPlan(object):
         self.reference = reference
         self.top = top  # the source Manifest
         self.top_present = False  # the target repository has it by digest already
-        self.levels = []  # manifests the target lacks, to put by digest: lists, deepest first
+        self.levels = []  # manifests below the top the target lacks, to put by digest: lists, by height (see _plan_content)
         self.copies = []  # (descriptor, holder, source repository) of blobs the target lacks
         self.present = 0  # blobs of the missing manifests the target has already
         self.changes = []  # TagChange of every target tag
@@ -82,7 +83,7 @@ def plan_copy(client, params):
     """Read the source and the target and work out every write. Reads only; raises before any write is possible."""
     repository, tags, version, patterns, parallel = _validate(client, params)
     address, source_repository, reference = parse_any_reference(params['source'], client.address)
-    holder = client if address is client.address else client.peer(address)
+    holder = client.client_for(address)
     source_repository = source_repository or repository
     same_place = holder is client and source_repository == repository
     if not tags and version is None and not is_digest(reference):
@@ -100,11 +101,10 @@ def plan_copy(client, params):
     plan = CopyPlan(holder, source_repository, reference, top)
 
     existing = ()
-    if version is not None:
-        try:
-            existing = client.list_tags(repository)
-        except RepositoryNotFoundError:
-            existing = []  # the first copy into a new repository
+    if version is not None or holder is not client:
+        # Also the one GET of the target when everything else it is asked is a HEAD: a server that answers 404 to
+        # everything (not a registry) must fail the plan, not pass for an empty registry.
+        existing = existing_tags(client, repository)
     wanted = wanted_tags(tags, version, existing, params['suffix'], params['aliases'])
     heads = head_references(client, repository, list(wanted) + [top.digest], parallel)
     plan.changes = plan_tag_changes(client, repository, top.digest, wanted, patterns, heads=heads)
@@ -115,51 +115,70 @@ def plan_copy(client, params):
 
 
 def _plan_content(client, repository, plan, parallel):
-    """The manifests and blobs of ``plan.top`` the target lacks. A manifest the target has by digest is complete
-    there (a registry accepts a manifest only once it has everything it names), so it is not opened."""
+    """The manifests and blobs of ``plan.top`` the target lacks, read level by level (the images an index lists, the
+    images of an index it lists, ...). A manifest the target has by digest is complete there (a registry accepts a
+    manifest only once it has everything it names), so it is not opened.
+
+    ``plan.levels`` orders the missing manifests so that each goes up after everything it lists: by height (an
+    image 0, an index one more than the highest manifest it lists that is missing), whatever level it was first
+    seen at (an image can be listed by the top index and by an index inside it)."""
     holder, source_repository = plan.holder, plan.source_repository
     where = '%s/%s' % (holder.address.name, source_repository)
     blobs = {}
+    fetched = {}  # digest: Manifest, of every manifest below the top the target lacks
+    lists = {}  # digest of an index: the missing manifests it lists
     seen = set()
-
-    def visit(manifests, depth):
-        """``manifests``: the missing ones of one level; their images' blobs, and the next level's missing ones."""
+    frontier = [plan.top]
+    depth = 0
+    while frontier:
         if depth > MAX_DEPTH:
             raise InvalidInputError('%s nests indexes more than %d deep; refusing to follow it' % (where, MAX_DEPTH),
                                     registry=holder.address.name, repository=source_repository, reference=plan.reference)
-        listed = []
-        for manifest in manifests:
+        listed = {}  # digest: the index that lists it (the first one)
+        for manifest in frontier:
             what = 'the manifest %s@%s' % (where, manifest.digest)
             if manifest.media_type in INDEX_MEDIA_TYPES:
-                listed.extend(digest for digest, _type in index_children(manifest, what) if digest not in seen)
-                seen.update(listed)
+                children = [digest for digest, _type in index_children(manifest, what)]
+                lists[manifest.digest] = children
+                for digest in children:
+                    if digest not in seen:
+                        listed.setdefault(digest, manifest)
             else:
                 for desc in image_descriptors(manifest, what):
                     if not desc.get('urls'):  # a foreign layer (urls) is not stored by registries, and not copied
                         blobs.setdefault(desc['digest'], desc)
-        listed = list(dict.fromkeys(listed))
-        if not listed:
-            return
-        present = head_references(client, repository, listed, parallel)
+        seen.update(listed)
+        present = head_references(client, repository, list(listed), parallel) if listed else {}
         missing = [digest for digest in listed if present[digest] is None]
-        if not missing:
-            return
-        fetched = map_parallel(missing, lambda digest: _source_child(holder, source_repository, digest, plan), parallel)
-        level = [fetched[digest] for digest in missing]
-        plan.levels.insert(0, level)  # deepest first: a manifest goes up after what it lists
-        visit(level, depth + 1)
+        found = map_parallel(missing, lambda digest: _source_child(holder, source_repository, digest, listed[digest], plan),
+                             parallel)
+        fetched.update(found)
+        frontier = [found[digest] for digest in missing]
+        depth += 1
 
-    visit([plan.top], 0)
+    heights = {}
+
+    def height(digest):
+        if digest not in heights:
+            below = [child for child in lists.get(digest, ()) if child in fetched]
+            heights[digest] = 1 + max(height(child) for child in below) if below else 0
+        return heights[digest]
+
+    for digest in fetched:
+        height(digest)
+    plan.levels = [[fetched[digest] for digest in fetched if heights[digest] == level]
+                   for level in sorted(set(heights[digest] for digest in fetched))]
     sizes = map_parallel(list(blobs), lambda digest: client.blob_size(repository, digest), parallel)
     plan.present = len([digest for digest in blobs if sizes[digest] is not None])
     plan.copies = [(desc, holder, source_repository) for digest, desc in blobs.items() if sizes[digest] is None]
 
 
-def _source_child(holder, source_repository, digest, plan):
+def _source_child(holder, source_repository, digest, parent, plan):
     try:
         return holder.get_manifest(source_repository, digest)
     except NotFoundError as exc:
-        exc.message = 'the index %s lists %s, which the source repository does not have' % (plan.reference, digest)
+        exc.message = 'the index %s lists %s, which the source repository does not have' % (
+            plan.reference if parent is plan.top else parent.digest, digest)
         exc.hint = 'The source index is incomplete (an image deleted or garbage-collected): push it again'
         raise
 

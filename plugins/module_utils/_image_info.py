@@ -18,8 +18,8 @@ import json
 from ansible_collections.regops.registry.plugins.module_utils._blobs import image_descriptors
 from ansible_collections.regops.registry.plugins.module_utils._client import INDEX_MEDIA_TYPES
 from ansible_collections.regops.registry.plugins.module_utils._errors import InvalidInputError, ManifestNotFoundError, RepositoryNotFoundError
-from ansible_collections.regops.registry.plugins.module_utils._image_source import load_json
-from ansible_collections.regops.registry.plugins.module_utils._index import index_children
+from ansible_collections.regops.registry.plugins.module_utils._image_source import load_json, platform_name
+from ansible_collections.regops.registry.plugins.module_utils._index import index_children, platform_of
 from ansible_collections.regops.registry.plugins.module_utils._parallel import map_parallel, validate_parallel
 from ansible_collections.regops.registry.plugins.module_utils._reference import validate_reference, validate_repository
 from ansible_collections.regops.registry.plugins.module_utils._tags import head_references
@@ -100,7 +100,7 @@ def describe(client, repository, manifest, parallel):
         blobs = image.pop('_blobs')
         facts.update(kind='image', images=[image], created=image['created'], labels=image['labels'])
         facts['size'] = manifest.size + sum(blobs.values())
-    facts['platforms'] = [_platform_name(image['platform']) for image in facts['images'] if image['platform']]
+    facts['platforms'] = [platform_name(image['platform']) for image in facts['images'] if image['platform']]
     return facts
 
 
@@ -115,10 +115,14 @@ def _image(client, repository, manifest, listed_platform):
     config_desc = descriptors[0]
     config = _config(client, repository, config_desc)
     platform = listed_platform
-    if platform is None and config.get('architecture') and config.get('os'):
-        platform = dict((key, config[key]) for key in ('os', 'architecture', 'variant') if config.get(key))
+    if platform is None and config:
+        try:
+            platform = platform_of(config)
+        except InvalidInputError:
+            platform = None  # an artifact (a signature, an SBOM) has none
     section = config.get('config') if isinstance(config.get('config'), dict) else {}
-    blobs = dict((d['digest'], d['size']) for d in descriptors)
+    # A foreign layer (urls) is not stored by the registry, so it is not counted.
+    blobs = dict((d['digest'], d['size']) for d in descriptors if not d.get('urls'))
     return {
         'digest': manifest.digest,
         'media_type': manifest.media_type,
@@ -143,10 +147,6 @@ def _config(client, repository, desc):
     except (ValueError, UnicodeDecodeError):
         return {}
     return config if isinstance(config, dict) else {}
-
-
-def _platform_name(platform):
-    return '/'.join(str(platform[key]) for key in ('os', 'architecture', 'variant') if platform.get(key))
 
 
 def _summary(registry, repository, reference, facts):

@@ -107,6 +107,11 @@ def load_json(data, what):
     return doc
 
 
+def platform_name(platform):
+    """A platform (of an index entry or an image config) as text: os/architecture[/variant]."""
+    return '/'.join(str(platform[key]) for key in ('os', 'architecture', 'variant') if platform.get(key))
+
+
 def descriptor(desc, what):
     """Check a descriptor's digest, size and media type; return them."""
     if not isinstance(desc, dict) or not is_digest(desc.get('digest')) or not isinstance(desc.get('size'), int):
@@ -204,7 +209,7 @@ def load_oci_layout(path, ref=None):
             digest = descriptor(child, what)[0]
             if not os.path.isfile(layout.blob_path(digest)):
                 platform = child.get('platform') or {}
-                absent.append('/'.join(str(platform[k]) for k in ('os', 'architecture', 'variant') if platform.get(k)) or digest)
+                absent.append(platform_name(platform) or digest)
         if absent:
             raise InvalidInputError(
                 '%s: the index %s lists platforms whose images are not in the layout (%s); export every platform, '

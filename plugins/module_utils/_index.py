@@ -23,7 +23,7 @@ from ansible_collections.regops.registry.plugins.module_utils._client import (
     Manifest,
 )
 from ansible_collections.regops.registry.plugins.module_utils._errors import InvalidInputError, UnsupportedError
-from ansible_collections.regops.registry.plugins.module_utils._image_source import descriptor, load_json
+from ansible_collections.regops.registry.plugins.module_utils._image_source import descriptor, load_json, platform_name
 
 INDEX_FOR = {DOCKER_MANIFEST_V2: DOCKER_MANIFEST_LIST, OCI_MANIFEST: OCI_INDEX}
 PLATFORM_KEYS = ('architecture', 'os', 'os.version', 'os.features', 'variant')
@@ -70,7 +70,7 @@ def build_index(children):
         if key in seen:
             raise InvalidInputError('the platform %s is listed twice (%s and %s): each image of an index must be for '
                                     'another platform; check that each source was built for its architecture' % (
-                                        '/'.join(str(platform.get(k)) for k in ('os', 'architecture', 'variant') if platform.get(k)),
+                                        platform_name(platform),
                                         seen[key], manifest.digest))
         seen[key] = manifest.digest
     if len(kinds) > 1:

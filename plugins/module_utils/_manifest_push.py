@@ -35,7 +35,6 @@ from ansible_collections.regops.registry.plugins.module_utils._blobs import (
 from ansible_collections.regops.registry.plugins.module_utils._errors import (
     InvalidInputError,
     NotFoundError,
-    RepositoryNotFoundError,
     UnsupportedError,
 )
 from ansible_collections.regops.registry.plugins.module_utils._image_source import load_source
@@ -52,6 +51,7 @@ from ansible_collections.regops.registry.plugins.module_utils._tags import (
     Release,
     apply_tag_changes,
     compile_immutable,
+    existing_tags,
     fixed_changes,
     floating_changes,
     head_references,
@@ -85,10 +85,7 @@ class _TagPlanner(object):
 
     def existing(self):
         if self._existing is None:
-            try:
-                self._existing = self.client.list_tags(self.repository)
-            except RepositoryNotFoundError:
-                self._existing = []  # the first push to a new repository
+            self._existing = existing_tags(self.client, self.repository)
         return self._existing
 
     def wanted(self, tags, suffix=None):
@@ -291,7 +288,7 @@ def _load_child(client, repository, spec, where, workdir):
         return _Child(manifest, platform, None, None, descriptors, source, tags, spec.get('suffix'))
 
     address, other, reference = parse_any_reference(spec['ref'], client.address)
-    holder = client if address is client.address else client.peer(address)  # a promotion from another registry
+    holder = client.client_for(address)  # a promotion from another registry: a peer
     child_repo = other or repository
     try:
         manifest = holder.get_existing_manifest(child_repo, reference)
@@ -307,7 +304,7 @@ def _load_child(client, repository, spec, where, workdir):
     if platform is None:
         try:
             config = holder.get_blob(child_repo, descriptors[0]['digest'])
-        except NotFoundError as exc:
+        except NotFoundError:
             raise NotFoundError('%sthe image config %s of %s is missing from the repository' % (
                 where, descriptors[0]['digest'], manifest.digest), registry=holder.address.name, repository=child_repo,
                 reference=reference, hint='Push the image again: its parts were deleted or garbage-collected since')

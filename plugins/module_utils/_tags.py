@@ -17,6 +17,7 @@ from ansible_collections.regops.registry.plugins.module_utils._errors import (
     ConflictError,
     ImmutableTagError,
     InvalidInputError,
+    RepositoryNotFoundError,
     reporting_partial_writes,
 )
 from ansible_collections.regops.registry.plugins.module_utils._parallel import map_parallel, run_parallel
@@ -107,6 +108,14 @@ def wanted_tags(tags, version=None, existing=(), suffix='', aliases=ALIASES):
     for tag in tags:
         wanted[tag] = (wanted[tag][0] if tag in wanted else 'tag', None)
     return wanted
+
+
+def existing_tags(client, repository):
+    """Every tag of ``repository``; none for a repository that does not exist yet (the first write creates it)."""
+    try:
+        return client.list_tags(repository)
+    except RepositoryNotFoundError:
+        return []
 
 
 def head_references(client, repository, references, parallel=PLAN_PARALLEL):

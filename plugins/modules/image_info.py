@@ -52,7 +52,8 @@ options:
   page_size:
     description:
       - How many entries to ask for per page of the catalog or tag list (1 to 10000). Every page is read, whatever
-        the size; a registry that caps pages silently is asked again from the last entry.
+        the size; a registry that caps pages silently is asked again from the last entry, and one that refuses
+        this size (above its limit, 1000 by default in distribution) is asked again without one, for its own.
     type: int
     default: 1000
   parallel:
@@ -186,7 +187,9 @@ kind:
 size:
   description:
     - Bytes the registry stores for it. That is the manifest, and for an index every image manifest it lists,
-      plus every config and layer blob (compressed), each blob counted once.
+      plus every config and layer blob (compressed), each blob counted once. Foreign layers (with C(urls)) are not
+      counted, since registries do not store them.
+    - An index listed inside the index counts with its own manifest only; its images are not opened.
   returned: when O(reference) exists
   type: int
   sample: 58215733
@@ -225,7 +228,9 @@ images:
       type: str
       returned: always
     platform:
-      description: Its platform (C(os), C(architecture), C(variant) if any), as the index lists it or from its config.
+      description: >-
+        Its platform (C(os), C(architecture), and C(variant), C(os.version), C(os.features) if any), as the index
+        lists it or from its config; null for an artifact without one.
       type: dict
       returned: always
     size:
@@ -233,7 +238,7 @@ images:
       type: int
       returned: always
     layers:
-      description: How many layers it has.
+      description: How many layers it has (null for an index listed inside the index, which is not opened).
       type: int
       returned: always
     created:
@@ -241,13 +246,13 @@ images:
       type: str
       returned: always
     labels:
-      description: Its labels from the config.
+      description: Its labels from the config (null for an index listed inside the index).
       type: dict
       returned: always
     config:
       description: >-
-        The config's digest, media type, author, entrypoint, cmd, user, working_dir and exposed_ports (null when
-        absent). Env is not reported.
+        The config's digest, media type, author, entrypoint, cmd, user, working_dir and exposed_ports (each null when
+        absent; the whole null for an index listed inside the index). Env is not reported.
       type: dict
       returned: always
 error:

@@ -127,10 +127,12 @@ def test_immutable_tags_are_respected_and_nothing_is_written(ansible, conn, regi
     assert 'v2.0.0 is %s' % other in result['msg'] and registry.host in result['msg'] and repo in result['msg']
     assert log.writes() == []
     assert raw_tag_digest(registry, repo, 'v2.0.0') == other
-    # A floating tag may move; the copy's content goes in first.
-    moved = copy(ansible, conn, source='%s:v2.0.0' % staging, repository=repo, tags=['stable'], immutable=[])
-    assert moved['changed'] is True and actions(moved) == {'stable': 'created'}, moved
+    # A tag the immutable patterns do not match moves; the copy's content goes in first.
+    images.push(repo, 'stable', fmt='v2s2')
+    moved = copy(ansible, conn, source='%s:v2.0.0' % staging, repository=repo, tags=['stable'])
+    assert moved['changed'] is True and actions(moved) == {'stable': 'moved'}, moved
     assert raw_tag_digest(registry, repo, 'stable') == raw_tag_digest(registry, staging, 'v2.0.0')
+    assert raw_tag_digest(registry, repo, 'v2.0.0') == other
 
 
 def test_tags_inside_one_repository_and_missing_sources(ansible, conn, registry, images, repo):

@@ -352,17 +352,19 @@ def test_registry_capping_the_page_silently_is_read_to_the_end():
     assert client.list_tags('x', page_size=1000) == ['a', 'b', 'c']
 
 
-def test_a_page_size_above_the_registrys_limit_is_asked_again_smaller():
-    """distribution refuses n above catalog.maxentries (400 PAGINATION_NUMBER_INVALID): ask for 100 instead."""
+def test_a_page_size_above_the_registrys_limit_is_asked_again_without_one():
+    """distribution refuses n above catalog.maxentries (400 PAGINATION_NUMBER_INVALID): ask again without n, for the
+    registry's own page size, and read its pages (by Link, else from the last entry)."""
     refused = response(400, {'errors': [{'code': 'PAGINATION_NUMBER_INVALID', 'message': 'invalid number of results requested'}]})
-    script = [refused, response(200, {'repositories': ['a', 'b']}, {'Link': '</v2/_catalog?n=100&last=b>; rel="next"'}),
-              response(200, {'repositories': []})]
+    script = [refused, response(200, {'repositories': ['a', 'b']}, {'Link': '</v2/_catalog?n=2&last=b>; rel="next"'}),
+              response(200, {'repositories': ['c']}), response(200, {'repositories': []})]
     client, adapter, _sleeps = make_client(script)
-    assert client.list_repositories(page_size=5000) == ['a', 'b']
-    assert [r.url.split('?')[1] for r in adapter.requests] == ['n=5000', 'n=100', 'n=100&last=b']
-    client, _adapter, _sleeps = make_client([refused])
-    with pytest.raises(RegistryProtocolError, match='HTTP 400'):
-        client.list_repositories(page_size=100)
+    assert client.list_repositories(page_size=5000) == ['a', 'b', 'c']
+    assert [r.url.split('/v2/')[1] for r in adapter.requests] == [
+        '_catalog?n=5000', '_catalog', '_catalog?n=2&last=b', '_catalog?last=c']
+    client, adapter, _sleeps = make_client([response(200, {'repositories': ['a']}), refused])
+    with pytest.raises(RegistryProtocolError, match='HTTP 400'):  # refused later on: not a page size matter
+        client.list_repositories(page_size=1)
 
 
 def test_tag_list_with_non_string_tags_is_a_protocol_error():

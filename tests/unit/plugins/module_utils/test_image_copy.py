@@ -6,7 +6,12 @@ import json
 import pytest
 
 from ansible_collections.regops.registry.plugins.module_utils._client import OCI_INDEX, Manifest
-from ansible_collections.regops.registry.plugins.module_utils._errors import ImmutableTagError, InvalidInputError, RegistryConnectionError
+from ansible_collections.regops.registry.plugins.module_utils._errors import (
+    ImmutableTagError,
+    InvalidInputError,
+    NotFoundError,
+    RegistryConnectionError,
+)
 from ansible_collections.regops.registry.plugins.module_utils._image_copy import MAX_DEPTH, run_image_copy
 from ansible_collections.regops.registry.plugins.module_utils._semver import DEFAULT_IMMUTABLE
 from tests.unit.plugins.module_utils.test_manifest_push import Registry
@@ -27,7 +32,7 @@ def add_index(registry, repo, tag, children):
     return index
 
 
-def test_nested_index_goes_up_deepest_first_with_blobs_before_manifests():
+def test_nested_index_goes_up_images_first_with_blobs_before_manifests():
     registry = Registry()
     amd = registry.add_image('team/staging', 'amd', 'amd64')
     arm = registry.add_image('team/staging', 'arm', 'arm64')
@@ -36,12 +41,47 @@ def test_nested_index_goes_up_deepest_first_with_blobs_before_manifests():
     result = run_image_copy(registry, params(parallel=1))
     assert result['changed'] is True and result['digest'] == top.digest
     kinds = [c[0] for c in registry.calls]
-    # 4 blobs (mounts declined, then copied), then arm (deepest), then amd and the inner index, then the top by tag.
+    # 4 blobs (mounts declined, then copied), then the images, then the inner index, then the top by tag.
     assert kinds == ['MOUNT', 'UPLOAD'] * 4 + ['PUT'] * 4, registry.calls
     puts = [c[2] for c in registry.calls if c[0] == 'PUT']
-    assert puts[0] == arm.digest and set(puts[1:3]) == {amd.digest, inner.digest} and puts[3] == 'v1.0.0'
+    assert set(puts[:2]) == {amd.digest, arm.digest} and puts[2:] == [inner.digest, 'v1.0.0'], puts
     assert result['manifests_written'] == 4 and result['blobs']['uploaded'] == 4
     assert registry.manifests[('team/app', 'v1.0.0')].content == top.content
+
+
+@pytest.mark.parametrize('parallel', [1, 4])
+def test_an_image_listed_by_the_top_and_by_an_inner_index_goes_up_before_both(parallel):
+    """top = [inner, amd], inner = [amd, arm]: amd is first seen beside inner, but inner lists it, so it goes first
+    (the in-memory registry refuses an index naming a manifest it lacks, as distribution does)."""
+    registry = Registry()
+    amd = registry.add_image('team/staging', 'amd', 'amd64')
+    arm = registry.add_image('team/staging', 'arm', 'arm64')
+    inner = add_index(registry, 'team/staging', 'inner', [amd, arm])
+    top = add_index(registry, 'team/staging', 'v1.0.0', [inner, amd])
+    for _round in range(5 if parallel > 1 else 1):
+        registry.manifests = dict((key, m) for key, m in registry.manifests.items() if key[0] == 'team/staging')
+        registry.calls = []
+        result = run_image_copy(registry, params(parallel=parallel))
+        assert result['manifests_written'] == 4
+        puts = [c[2] for c in registry.calls if c[0] == 'PUT']
+        assert set(puts[:2]) == {amd.digest, arm.digest} and puts[2:] == [inner.digest, 'v1.0.0'], puts
+    assert registry.manifests[('team/app', 'v1.0.0')].digest == top.digest
+
+
+def test_a_target_that_is_no_registry_fails_the_plan_of_a_copy_from_another_registry():
+    """Everything the plan asks the target is a HEAD, which a 404-to-everything server would pass as an empty
+    registry: one GET of the tag list makes it fail before check mode can report a copy."""
+    registry = Registry()
+    registry.add_image('team/staging', 'v1.0.0', 'amd64')
+
+    class NotARegistry(Registry):
+        def list_tags(self, repo):
+            raise NotFoundError('the server answered 404 without a registry error', registry=self.address.name)
+
+    target = NotARegistry()
+    target.peer = lambda address: registry
+    with pytest.raises(NotFoundError, match='without a registry error'):
+        run_image_copy(target, params(source='staging.example:5000/team/staging:v1.0.0'), check_mode=True)
 
 
 def test_check_mode_writes_nothing_and_plans_the_same():

@@ -14,6 +14,7 @@ from ansible_collections.regops.registry.plugins.module_utils._errors import (
     ImmutableTagError,
     InvalidInputError,
     RegistryConnectionError,
+    RegistryProtocolError,
     RepositoryNotFoundError,
 )
 from ansible_collections.regops.registry.plugins.module_utils._semver import DEFAULT_IMMUTABLE
@@ -54,6 +55,7 @@ class Registry(object):
         return self.manifests[(repo, ref)]
 
     get_existing_manifest = RegistryClient.get_existing_manifest
+    client_for = RegistryClient.client_for
 
     def settle(self, seconds):
         assert 0.25 <= seconds <= 5.0
@@ -64,6 +66,10 @@ class Registry(object):
 
     def put_manifest(self, repo, ref, manifest):
         self.refuse('put', repo, ref)
+        # As distribution: an index naming a manifest the repository lacks is refused.
+        lacking = [d['digest'] for d in json.loads(manifest.content).get('manifests') or [] if (repo, d['digest']) not in self.manifests]
+        if lacking:
+            raise RegistryProtocolError('MANIFEST_BLOB_UNKNOWN: %s' % ', '.join(lacking), registry=self.address.name, repository=repo)
         self.calls.append(('PUT', repo, ref))
         self.manifests[(repo, ref)] = self.manifests[(repo, manifest.digest)] = manifest
 
