@@ -26,14 +26,16 @@ _CHALLENGE_PARAM_RE = re.compile(r'\s*([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"
 
 
 class Credentials(object):
-    """A username and password, and where they came from (for messages)."""
+    """A username and password, and where they came from (for messages); ``from_options`` when the module's options
+    (or their environment variables) gave them, not a Docker config file."""
 
-    __slots__ = ('username', 'password', 'source')
+    __slots__ = ('username', 'password', 'source', 'from_options')
 
-    def __init__(self, username, password, source):
+    def __init__(self, username, password, source, from_options=False):
         self.username = username
         self.password = password
         self.source = source
+        self.from_options = from_options
 
     def __repr__(self):
         return 'Credentials(username=%r, source=%r)' % (self.username, self.source)
@@ -164,5 +166,5 @@ def resolve_credentials(address, username=None, password=None, docker_config=Non
         if not (username and password):
             raise InvalidInputError('%susername and %spassword must be given together' % (prefix, prefix), registry=address.name)
         return Credentials(username, password, 'the %susername and %spassword options or their environment variables'
-                           % (prefix, prefix))
+                           % (prefix, prefix), from_options=True)
     return credentials_from_docker_config(address, docker_config, required=bool(docker_config))

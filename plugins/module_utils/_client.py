@@ -208,7 +208,7 @@ class RegistryClient(object):
     """
 
     def __init__(self, address, credentials=None, validate_certs=True, ca_path=None, timeout=30.0,
-                 retries=4, backoff=0.5, max_delay=30.0, session=None, sleep=time.sleep):
+                 retries=4, backoff=0.5, max_delay=30.0, session=None, sleep=time.sleep, option_prefix=''):
         if not HAS_REQUESTS:  # pragma: no cover
             raise UnsupportedError('the Python library "requests" is required on the host that runs the module',
                                    registry=address.name, hint='Install it with "pip install requests"')
@@ -239,7 +239,7 @@ class RegistryClient(object):
         # Clients of other registries (the sources of a promotion), made by peer_factory(address) on first use.
         self.peer_factory = None
         # The prefix of the options this client was built from, for hints: '' (the target), 'source_' (copied from).
-        self.option_prefix = ''
+        self.option_prefix = option_prefix
         self._peers = {}
         # What the registry asked for: None until the first 401, then 'basic' or 'bearer'.
         self._auth_scheme = None
@@ -364,7 +364,7 @@ class RegistryClient(object):
     def _auth_failure(self, repository, reference, token_service=False):
         where = 'the token service' if token_service else 'the registry'
         if self.credentials:
-            if self.credentials.source.endswith('environment variables'):
+            if self.credentials.from_options:
                 hint = 'Check %susername and %spassword (or the credential that sets them)' % (self.option_prefix, self.option_prefix)
             else:
                 hint = 'Run "docker login %s" again, or give %susername and %spassword' % (

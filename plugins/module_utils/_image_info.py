@@ -92,12 +92,11 @@ def describe(client, repository, manifest, parallel):
         order = list(dict.fromkeys(digest for digest, _type in listed))  # map_parallel's dicts are in completion order
         children = map_parallel(order, lambda digest: client.get_manifest(repository, digest), parallel)
         images = map_parallel(order, lambda digest: _image(client, repository, children[digest], platforms.get(digest)), parallel)
-        facts.update(kind='index', images=[images[digest] for digest in order], created=None, labels=None)
-        blobs = dict(blob for digest in order for blob in images[digest].pop('_blobs').items())
+        facts.update(kind='index', images=[images[digest][0] for digest in order], created=None, labels=None)
+        blobs = dict(blob for digest in order for blob in images[digest][1].items())
         facts['size'] = manifest.size + sum(children[digest].size for digest in order) + sum(blobs.values())
     else:
-        image = _image(client, repository, manifest, None)
-        blobs = image.pop('_blobs')
+        image, blobs = _image(client, repository, manifest, None)
         facts.update(kind='image', images=[image], created=image['created'], labels=image['labels'])
         facts['size'] = manifest.size + sum(blobs.values())
     facts['platforms'] = [platform_name(image['platform']) for image in facts['images'] if image['platform']]
@@ -105,12 +104,13 @@ def describe(client, repository, manifest, parallel):
 
 
 def _image(client, repository, manifest, listed_platform):
-    """An image manifest's facts; ``listed_platform`` is what its index says, else the config's is used."""
+    """An image manifest's facts, and its blobs' sizes by digest (for the size of an index, each counted once);
+    ``listed_platform`` is what its index says, else the config's is used."""
     what = 'the manifest %s/%s@%s' % (client.address.name, repository, manifest.digest)
     if manifest.media_type in INDEX_MEDIA_TYPES:
         # An index inside an index: reported by its digest and size, not opened.
         return {'digest': manifest.digest, 'media_type': manifest.media_type, 'platform': listed_platform, 'size': manifest.size,
-                'layers': None, 'created': None, 'labels': None, 'config': None, '_blobs': {}}
+                'layers': None, 'created': None, 'labels': None, 'config': None}, {}
     descriptors = image_descriptors(manifest, what)
     config_desc = descriptors[0]
     config = _config(client, repository, config_desc)
@@ -133,8 +133,7 @@ def _image(client, repository, manifest, listed_platform):
         'labels': section.get('Labels') or {},
         'config': dict([('digest', config_desc['digest']), ('media_type', config_desc.get('mediaType'))] +
                        [('author', config.get('author'))] + [(name, section.get(key)) for key, name in CONFIG_KEYS]),
-        '_blobs': blobs,
-    }
+    }, blobs
 
 
 def _config(client, repository, desc):

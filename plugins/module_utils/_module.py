@@ -77,10 +77,8 @@ def _client(address, params, prefix):
                                 % (prefix, ca_path, address.name), registry=address.name)
     credentials = resolve_credentials(address, params[prefix + 'username'], params[prefix + 'password'], params['docker_config'],
                                       prefix)
-    client = RegistryClient(address, credentials=credentials, validate_certs=validate_certs, ca_path=ca_path,
-                            timeout=params['timeout'])
-    client.option_prefix = prefix
-    return client
+    return RegistryClient(address, credentials=credentials, validate_certs=validate_certs, ca_path=ca_path,
+                          timeout=params['timeout'], option_prefix=prefix)
 
 
 def scrub(text, secrets):
